@@ -1,0 +1,68 @@
+"""Bytes to text: the charset from a BOM, the HTTP header, `<meta>`, else detection.
+
+Chinese sites still serve GB2312/GBK pages, often with no header charset;
+decoding with the wrong codec silently turns every figure into mojibake, so
+the order matters and detection is the last resort, not the first.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+
+from charset_normalizer import from_bytes
+
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_META_CHARSET = re.compile(
+    rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_\-:.]+)""", re.IGNORECASE
+)
+# Labels that browsers treat as a superset (WHATWG Encoding Standard).
+_SUPERSETS = {"gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "iso-8859-1": "cp1252",
+              "latin1": "cp1252", "ascii": "cp1252", "us-ascii": "cp1252"}
+
+
+def normalise_charset(label: str | None) -> str | None:
+    """The Python codec for an HTTP/HTML charset label, or None if unknown."""
+    if not label:
+        return None
+    label = label.strip().strip("\"'").lower()
+    label = _SUPERSETS.get(label, label)
+    try:
+        return codecs.lookup(label).name
+    except LookupError:
+        return None
+
+
+def sniff_charset(data: bytes, header_charset: str | None = None) -> str:
+    """The codec to decode `data` with, by BOM, header, `<meta>`, then detection."""
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            return name
+    declared = normalise_charset(header_charset)
+    if declared:
+        return declared
+    meta = _META_CHARSET.search(data[:4096])
+    if meta:
+        declared = normalise_charset(meta.group(1).decode("ascii", "ignore"))
+        if declared:
+            return declared
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        best = from_bytes(data[:65536]).best()
+        if best is not None:
+            return normalise_charset(best.encoding) or "utf-8"
+    return "utf-8"
+
+
+def decode_html(data: bytes, header_charset: str | None = None) -> str:
+    """Decode page bytes; undecodable bytes become U+FFFD rather than an exception."""
+    charset = sniff_charset(data, header_charset)
+    text = data.decode(charset, errors="replace")
+    return text[1:] if text.startswith("\ufeff") else text

@@ -1,0 +1,1 @@
+"""Built-in site parsers; importing this package registers them."""
