@@ -1,0 +1,1 @@
+"""figwatch's imperative shell: settings, storage, fetching, scheduling, alerts, CLI."""
