@@ -16,6 +16,7 @@ from .document import Block, Document, Footnote
 from .errors import InputTooLarge, ParseError, UnknownParser
 from .generic import GenericExtractor
 from .registry import SiteParser, by_name, for_url, parser_names
+from .sites._common import canonical_url, parser_for_generator
 from .sites.selectors import SelectorParser
 
 __all__ = [
@@ -47,10 +48,12 @@ def extract(
     """The main content of a page as a Document.
 
     The parser is, in order: the one named by `parser`; one described by
-    `keep`/`drop` CSS selectors; the one registered for the URL's domain;
-    the generic extractor.  `charset` is the HTTP header's charset for bytes
-    input.  Raises `InputTooLarge` over `max_bytes`, `UnknownParser` for a
-    bad name; any other odd input yields a (possibly empty) Document.
+    `keep`/`drop` CSS selectors; the one registered for the URL's domain
+    (without `url`, the page's canonical / og:url); the one for the page's
+    `<meta name=generator>`; the generic extractor.  `charset` is the HTTP
+    header's charset for bytes input.  Raises `InputTooLarge` over
+    `max_bytes`, `UnknownParser` for a bad name; any other odd input yields
+    a (possibly empty) Document.
     """
     size = len(html) if isinstance(html, bytes) else len(html.encode("utf-8", "surrogatepass"))
     if size > max_bytes:
@@ -63,9 +66,11 @@ def extract(
     elif keep or drop:
         site = SelectorParser(keep=keep, drop=drop)
     else:
-        cls = for_url(url)
+        # Saved pages (url=None) still route by their own canonical URL, then by
+        # the generator that built them (WordPress, Hugo, Jekyll).
+        cls = for_url(url or canonical_url(tree)) or parser_for_generator(tree)
         site = cls() if cls else GenericExtractor()
     doc = site.parse(tree, url)
     if doc.url is None:
-        doc.url = url
+        doc.url = url or canonical_url(tree)
     return doc

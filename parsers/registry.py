@@ -22,13 +22,17 @@ class SiteParser:
     """Base of every site parser: turn a parsed page into a Document.
 
     Subclasses set `name` (used in config as `parser = "..."`), `domains`
-    (host names, matched exactly or as a parent domain) and a one-line
+    (host names, matched exactly or as a parent domain), optionally
+    `generators`, and a one-line
     docstring (shown by `figwatch parsers`), and implement `parse`.
     `parse` must not raise on odd markup: return an empty Document instead.
     """
 
     name: ClassVar[str] = ""
     domains: ClassVar[tuple[str, ...]] = ()
+    # `<meta name=generator>` prefixes ("WordPress", "Hugo") this parser understands,
+    # for sites on domains nobody registered.
+    generators: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
@@ -58,7 +62,10 @@ def for_url(url: str | None) -> type[SiteParser] | None:
     """The parser registered for the URL's host or a parent domain of it."""
     if not url:
         return None
-    host = (urlsplit(url).hostname or "").lower()
+    try:
+        host = (urlsplit(url).hostname or "").lower()
+    except ValueError:  # "http://[::1" and friends: not routable, not an error
+        return None
     while host:
         for cls in _BY_NAME.values():
             if host in cls.domains:

@@ -224,6 +224,8 @@ def parse_settings(text: str, path: str = "<config>", **overrides: Any) -> Setti
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
+        if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            loc = (*loc, "kind")
         key = _dotted(loc)
         raise ConfigError(err["msg"], path=path, line=locate(text, loc), key=key or None) from None
 

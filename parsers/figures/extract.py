@@ -1,0 +1,182 @@
+"""`extract(text)`: the figures a text states, with entity, metric and period.
+
+The pipeline, in one pass over the text:
+  1. width-normalise (full-width digits and signs → ASCII, 1:1 so offsets hold)
+     and blank out URLs;
+  2. `grammar.scan` finds every number with its unit;
+  3. neighbours merge: ranges ("0.68 billion yuan to 0.72 billion yuan", "$2-3
+     billion", "15%-30%", "6.8亿元至7.2亿元") and conversions ("$2 billion
+     (approximately 14.25 billion yuan)" is one figure);
+  4. unit-less numbers left over become counts ("1,151 deals", "the number of
+     deals was about 232") or are dropped;
+  5. each figure gets its sentence, language and attribution.
+
+Machine-translation repairs (documented choices):
+  * a doubled scale word is read once: "31 billion billion US dollars" = $31e9;
+  * a range whose first bound lacks its own scale and comes out larger than the
+    second by a decimal shift ("6.45-0.73 billion yuan", from 6.45-7.3亿元 with
+    only the upper bound converted) is read with the first bound divided by ten.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import re
+
+from . import sentences
+from .attribution import SentenceMentions, attribute, find_mentions
+from .grammar import Amount, resolve_bare, scan
+from .lexicon import Lexicon, default_lexicon, matchers
+from .model import Conversion, Figure
+from .numbers import FULLWIDTH, normalise
+from .units import is_currency
+
+_PREFILTER_RE = re.compile(
+    r"[0-9０-９]|[一二三四五六七八九十两]|(?i:percent|times|twice|double|tripled|quadrupled)"
+)
+_URL_RE = re.compile(r"(?:https?://|www\.)[^\s<>\"'，。）)]+")
+_RANGE_GAP_RE = re.compile(r"\s*(?:-|–|—|~|～|至|到|to|and|through)\s*")
+_RANGE_CONTEXT_RE = re.compile(
+    r"between|rang(?:e|ing)|expect|estimate|forecast|guidance|project|预计|预期|预测|区间",
+    re.IGNORECASE,
+)
+_CHANGE_BEFORE_RE = re.compile(
+    r"(?:\b(?:by|from|added|add|adds|up|down|rose|fell|increased|decreased|grew|gained)"
+    r"(?:\s+(?:about|approximately|nearly|almost|over|more\s+than|as\s+much\s+as))?|从)\s*$",
+    re.IGNORECASE,
+)
+_CONVERSION_GAP_RE = re.compile(
+    r"\s*(?:[(（]\s*(?:(?:about|approximately|approx\.|around|roughly|or|i\.e\.|约合|约|大约|折合|合)\s*)?"
+    r"|(?:equals|equal\s+to|is\s+equal\s+to|is\s+about|=|≈|约合|折合)\s*)",
+    re.IGNORECASE,
+)
+_COUNT_CONTEXT_RE = re.compile(r"number of|数量|数目|总数", re.IGNORECASE)
+_CJK_RE = re.compile(r"[\u3400-\u9fff]")
+_LATIN_RE = re.compile(r"[A-Za-z]")
+
+
+def _working_text(text: str) -> str:
+    work = text.translate(FULLWIDTH)
+    if "http" in work or "www." in work:
+        work = _URL_RE.sub(lambda m: " " * len(m.group()), work)
+    return work
+
+
+def _is_range(work: str, a: Amount, b: Amount, gap: str) -> bool:
+    if b.unit is None or (a.unit is not None and a.unit != b.unit):
+        return False
+    word = gap.strip()
+    window = work[max(0, a.start - 160) : a.start].rsplit("\n", 1)[-1]
+    if word == "and" or word == "through":
+        return re.search(r"between\s*(?:\S+\s*)?$", window, re.IGNORECASE) is not None
+    if word in ("to", "到"):
+        if re.search(r"(?:between|ranging\s+from|range\s+of|从)\s*(?:\S+\s*)?$", window, re.I):
+            return True
+        if _RANGE_CONTEXT_RE.search(window):
+            return True
+        return a.unit is None and not _CHANGE_BEFORE_RE.search(window)
+    return True
+
+
+def _merge_range(a: Amount, b: Amount) -> Amount:
+    low = a.value
+    if a.unit is None and not a.scaled and b.scaled:
+        low = normalise(low * b.scale)
+    high = b.value
+    if low > high and not a.scaled and low / 10 <= high:
+        low = normalise(low / 10)  # MT damage: only the upper bound was converted from 亿
+    low, high = min(low, high), max(low, high)
+    qualifier = a.qualifier if a.qualifier != "exact" else b.qualifier
+    merged = Amount(a.start, b.end, normalise((low + high) / 2), b.unit, "figure",
+                    scaled=True, qualifier=qualifier, footnote=b.footnote, noun=b.noun,
+                    low=low, high=high)
+    return merged
+
+
+def _combine(work: str, amounts: list[Amount]) -> list[tuple[Amount, Conversion | None]]:
+    out: list[tuple[Amount, Conversion | None]] = []
+    i, n = 0, len(amounts)
+    while i < n:
+        a = amounts[i]
+        b = amounts[i + 1] if i + 1 < n else None
+        if a.kind != "drop" and b is not None and b.kind != "drop" and b.start - a.end < 40:
+            gap = work[a.end : b.start]
+            if _RANGE_GAP_RE.fullmatch(gap) and _is_range(work, a, b, gap):
+                amounts[i + 1] = _merge_range(a, b)
+                i += 1
+                continue
+            if (
+                is_currency(a.unit) and is_currency(b.unit) and a.unit != b.unit
+                and _CONVERSION_GAP_RE.fullmatch(gap)
+            ):
+                close = re.match(r"\s*[)）]", work[b.end : b.end + 3])
+                if close or "(" not in gap and "（" not in gap:
+                    a.end = b.end + (close.end() if close else 0)
+                    out.append((a, Conversion(b.value, b.unit, b.qualifier)))  # type: ignore[arg-type]
+                    i += 2
+                    continue
+        out.append((a, None))
+        i += 1
+    return out
+
+
+def _lang_of(sentence: str) -> str:
+    cjk = len(_CJK_RE.findall(sentence))
+    return "zh" if cjk and cjk * 4 >= len(_LATIN_RE.findall(sentence)) else "en"
+
+
+def extract(
+    text: str,
+    lang: str | None = None,
+    reference_date: dt.date | None = None,
+    lexicon: Lexicon | None = None,
+) -> list[Figure]:
+    """The figures stated in `text` (see the module docstring for the pipeline)."""
+    if not text or not _PREFILTER_RE.search(text):
+        return []
+    work = _working_text(text)
+    amounts = scan(work)
+    if not amounts:
+        return []
+    lex = lexicon if lexicon is not None else default_lexicon()
+    spans = sentences.split(text)
+    starts = [s for s, _ in spans]
+    mentions: dict[int, SentenceMentions] = {}
+    figures: list[Figure] = []
+    for a, conversion in _combine(work, amounts):
+        if a.kind == "drop":
+            continue
+        k = max(0, bisect.bisect_right(starts, a.start) - 1)
+        s_start, s_end = spans[k] if spans else (0, len(text))
+        sentence = text[s_start:s_end]
+        if a.kind == "bare":
+            if _COUNT_CONTEXT_RE.search(work, s_start, a.start) and a.value >= 2:
+                a.unit, a.kind = "count", "figure"
+            else:
+                resolve_bare(work, a)
+            if a.kind != "figure":
+                continue
+        assert a.unit is not None
+        if k not in mentions:
+            mentions[k] = find_mentions(sentence, lex, reference_date)
+        f_lang = lang or _lang_of(sentence)
+        entity, metric, period = attribute(
+            mentions[k], a.start - s_start, a.end - s_start, a.unit, len(sentence), f_lang
+        )
+        if a.noun and a.noun != "of":
+            for m in matchers(lex).metrics_of.get(a.noun.lower(), ()):
+                if m.accepts(a.unit):
+                    metric = m.name
+                    break
+        figures.append(
+            Figure(
+                value=a.value, unit=a.unit, start=a.start, end=a.end,
+                surface=text[a.start : a.end], sentence=sentence,
+                lang=f_lang, low=a.low, high=a.high,
+                qualifier=a.qualifier,  # type: ignore[arg-type]
+                entity=entity, metric=metric, period=period,
+                conversion=conversion, footnote=a.footnote,
+            )
+        )
+    return figures

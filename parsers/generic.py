@@ -1,0 +1,184 @@
+"""The generic main-content extractor: the fallback for every site without its own parser.
+
+How it decides what the main content is (ideas from readability, jusText and
+boilerpipe, tuned on the extraction-dev set, see `bench/extraction.py`):
+
+1. One walk over the page (`generic_walk.walk`) drops what is never content —
+   scripts, `nav`/`aside`/`footer`, hidden nodes, and containers whose class
+   or id says sidebar, comments, share bar, cookie banner, ... — and cuts the
+   rest into runs of text, each knowing its link text and its element.
+2. Each run gets a score: long, punctuated, link-poor text scores its length;
+   link-heavy runs (menus, tag clouds, "related" lists) score against.
+   Length is counted in characters so that Chinese, which has no spaces,
+   scores like English.
+3. Every element's score is the sum over its subtree; the main content is
+   the deepest element that still holds nearly all of the best score.
+4. The runs inside it become blocks, minus link-heavy runs; table cells get
+   their row and column headers when the table has header cells.
+
+An all-boilerplate page gives an empty Document.
+"""
+
+from __future__ import annotations
+
+import re
+
+from selectolax.lexbor import LexborHTMLParser
+
+from .document import Block, Document
+from .generic_meta import guess_lang, read_meta
+from .generic_walk import RawBlock, Walk, walk
+from .registry import SiteParser
+
+__all__ = ["GenericExtractor"]
+
+_PUNCT = re.compile(r"[.,;:!?。，、；：！？]")
+# A container must hold this share of the best subtree score to be preferred
+# over its (larger) ancestor.
+_DESCEND_SHARE = 0.9
+_MIN_SCORE = 20.0  # below this nothing on the page looks like content
+_MAX_LINK_DENSITY = 0.5
+_TRUSTED_SHARE = 0.5
+_UNLIKELY_FACTOR = 0.3  # content score kept by text inside a chrome-looking container
+
+
+def _block_score(block: RawBlock) -> float:
+    """How much a run of text looks like content (> 0) or chrome (< 0)."""
+    n = len(block.text)
+    density = block.link_chars / n
+    if density > _MAX_LINK_DENSITY:
+        return -n * density
+    punct = len(_PUNCT.findall(block.text))
+    if n < 25 and not punct:
+        return 0.0
+    score = n * (1.0 - density) + 10.0 * min(punct, 10)
+    return score * _UNLIKELY_FACTOR if block.guard >= 0 else score
+
+
+def _subtree_scores(w: Walk, scores: list[float]) -> list[float]:
+    total = [0.0] * len(w.parents)
+    for block, score in zip(w.blocks, scores, strict=True):
+        total[block.owner] += score
+    parents = w.parents
+    # elements are numbered in document order, so children come after parents
+    for eid in range(len(total) - 1, 0, -1):
+        total[parents[eid]] += total[eid]
+    return total
+
+
+def _best_container(w: Walk, total: list[float]) -> int:
+    """The deepest element holding nearly all of the best subtree score, or -1."""
+    best = max(range(len(total)), key=total.__getitem__)
+    if total[best] < _MIN_SCORE:
+        return -1
+    # each element's highest-scoring child; one pass, children come after parents
+    top_child = [-1] * len(total)
+    parents = w.parents
+    for eid in range(1, len(parents)):
+        p = parents[eid]
+        c = top_child[p]
+        if c < 0 or total[eid] > total[c]:
+            top_child[p] = eid
+    while True:
+        child = top_child[best]
+        if child < 0 or total[child] < _DESCEND_SHARE * total[best]:
+            return best
+        best = child
+
+
+def _inside(w: Walk, container: int) -> list[bool]:
+    """For every element: is it the container or one of its descendants?"""
+    inside = [False] * len(w.parents)
+    inside[container] = True
+    parents = w.parents
+    for eid in range(container + 1, len(parents)):
+        p = parents[eid]
+        if p >= container and inside[p]:
+            inside[eid] = True
+    return inside
+
+
+def _table_headers(blocks: list[RawBlock]) -> dict[tuple[int, int, int], tuple[str | None,
+                                                                             str | None]]:
+    """(table, row, col) → (row header, column header) for tables that have <th> cells."""
+    cells: dict[tuple[int, int, int], RawBlock] = {}
+    for b in blocks:
+        if b.table >= 0:
+            cells.setdefault((b.table, b.row, b.col), b)
+    first_row: dict[int, int] = {}
+    all_th: dict[int, bool] = {}
+    for (table, row, _col) in cells:
+        first_row[table] = min(first_row.get(table, row), row)
+    for (table, row, _col), b in cells.items():
+        if row == first_row[table]:
+            all_th[table] = all_th.get(table, True) and b.is_th
+    header_rows = {t: r for t, r in first_row.items() if all_th.get(t)}
+    out: dict[tuple[int, int, int], tuple[str | None, str | None]] = {}
+    for (table, row, col), b in cells.items():
+        if b.is_th:
+            continue
+        hrow = header_rows.get(table)
+        first = cells.get((table, row, 0))
+        row_header = first.text if first is not None and first.is_th and col > 0 else None
+        col_cell = cells.get((table, hrow, col)) if hrow is not None and row > hrow else None
+        col_header = col_cell.text if col_cell is not None and col_cell.is_th else None
+        if row_header or col_header:
+            out[(table, row, col)] = (row_header, col_header)
+    return out
+
+
+def _to_blocks(selected: list[RawBlock]) -> list[Block]:
+    headers = _table_headers(selected) if any(b.table >= 0 for b in selected) else {}
+    out: list[Block] = []
+    for b in selected:
+        if b.kind == "table_cell":
+            row_h, col_h = headers.get((b.table, b.row, b.col), (None, None))
+            out.append(Block("table_cell", b.text, row_header=row_h, column_header=col_h))
+        else:
+            out.append(Block(b.kind, b.text))
+    return out
+
+
+def select_blocks(w: Walk) -> list[RawBlock]:
+    """The runs of text that make up the main content, in reading order."""
+    if not w.blocks:
+        return []
+    scores = [_block_score(b) for b in w.blocks]
+    total = _subtree_scores(w, scores)
+    container = _best_container(w, total)
+    if container < 0:
+        return []
+    inside = _inside(w, container)
+    # a chrome-looking element inside the container is dropped, unless it holds
+    # most of the container's content (a "sidebar-layout" wrapping article and sidebar)
+    trusted = _TRUSTED_SHARE * total[container]
+    return [
+        b for b in w.blocks
+        if inside[b.owner]
+        and b.link_chars <= _MAX_LINK_DENSITY * len(b.text)
+        and (b.guard <= container or not inside[b.guard] or total[b.guard] >= trusted)
+    ]
+
+
+class GenericExtractor(SiteParser):
+    """Any site: main content found by text density, link density and page structure."""
+
+    name = "generic"
+
+    def parse(self, tree: LexborHTMLParser, url: str | None) -> Document:
+        meta = read_meta(tree)
+        try:
+            selected = select_blocks(walk(tree))
+        except RecursionError:  # pathological nesting: better empty than a crash
+            selected = []
+        blocks = _to_blocks(selected)
+        lang = meta.lang or guess_lang(" ".join(b.text for b in blocks[:50]))
+        return Document(
+            url=url,
+            title=meta.title,
+            published=meta.published,
+            author=meta.author,
+            lang=lang,
+            blocks=blocks,
+            parser=self.name,
+        )

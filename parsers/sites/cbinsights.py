@@ -1,0 +1,52 @@
+"""CB Insights-style research: stat blocks as "period · label: figure", tables as cells."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from ..document import Block, Document
+from ..registry import SiteParser
+from . import _common as c
+
+CBINSIGHTS_DROP: tuple[str, ...] = (
+    "h1", ".report-meta", ".stat-block", ".cta", ".cta-banner", ".newsletter",
+    ".newsletter-signup", ".report-download", ".see-the-data", ".share", ".related-research",
+    ".author-box", "aside", "nav", "header", "footer", "form",
+)
+
+
+class CbInsightsParser(SiteParser):
+    """CB Insights research: TLDR stat blocks, body and data tables; drops CTAs, newsletter."""
+
+    name: ClassVar[str] = "cbinsights"
+    domains: ClassVar[tuple[str, ...]] = ("www.cbinsights.com", "cbinsights.com")
+
+    def parse(self, tree: LexborHTMLParser, url: str | None) -> Document:
+        root = c.first(tree, "main", "article", "body")
+        blocks: list[Block] = []
+        if root is not None:
+            # Stat blocks first, in page order, then the rest of the body.
+            for stat in root.css(".stat-block"):
+                blocks += _stat_blocks(stat)
+        blocks += c.body_blocks(root, CBINSIGHTS_DROP)
+        return c.document(
+            tree, url, self.name, blocks,
+            title=c.page_title(tree, "h1", suffixes=("CB Insights Research", "CB Insights")),
+            published_at=c.published(tree, ".report-meta time", "time[datetime]"),
+            author=c.meta(tree, "author"),
+        )
+
+
+def _stat_blocks(stat: LexborNode) -> list[Block]:
+    """A stat block as one sentence ("Q1'24 · Global AI funding: $13.1B") plus its description."""
+    figure = c.text_of(stat.css_first(".stat-figure"))
+    if not figure:
+        return c.body_blocks(stat, (".see-the-data",))
+    label = c.text_of(stat.css_first(".stat-label"))
+    period = c.text_of(stat.css_first(".stat-period"))
+    head = " · ".join(p for p in (period, label) if p)
+    blocks = [Block("paragraph", f"{head}: {figure}" if head else figure)]
+    blocks += c.body_blocks(stat, (".stat-figure", ".stat-label", ".stat-period", ".see-the-data"))
+    return blocks

@@ -1,0 +1,41 @@
+"""CNBC (www.cnbc.com): key points and `div.ArticleBody-articleBody`, without videos and credits."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from selectolax.lexbor import LexborHTMLParser
+
+from ..document import Block, Document
+from ..registry import SiteParser
+from . import _common as c
+
+CNBC_DROP: tuple[str, ...] = (
+    ".InlineVideo-container", ".InlineVideo-wrapper", ".RelatedContent-relatedContent",
+    ".RelatedQuotes-relatedQuotes", ".InlineImage-imageEmbedCredit", ".PlaceHolder-wrapper",
+    ".ad", ".BoxInline-container", ".QuoteInBody-inlineButton", ".ArticleBody-subtitle-watch",
+    ".ArticleBodyWrapper-subscribe", "[data-module='ArticleVideo']",
+)
+
+
+class CnbcParser(SiteParser):
+    """CNBC articles: headline, key points and body; drops inline video, related, ads."""
+
+    name: ClassVar[str] = "cnbc"
+    domains: ClassVar[tuple[str, ...]] = ("www.cnbc.com", "cnbc.com")
+
+    def parse(self, tree: LexborHTMLParser, url: str | None) -> Document:
+        blocks: list[Block] = []
+        key_points = c.first(tree, ".RenderKeyPoints-list", ".RenderKeyPoints-keyPoints")
+        if key_points is not None:
+            blocks += c.body_blocks(key_points, ("h2", ".RenderKeyPoints-title"))
+        body = c.first(tree, "div.ArticleBody-articleBody", "div.group", "article")
+        blocks += c.body_blocks(body, CNBC_DROP)
+        return c.document(
+            tree, url, self.name, blocks,
+            title=c.page_title(tree, "h1.ArticleHeader-headline", "h1", suffixes=("CNBC",)),
+            published_at=c.published(tree, "time[data-testid='published-timestamp']",
+                                     "time[itemprop='datePublished']", "time[datetime]"),
+            author=c.text_of(c.first(tree, "a.Author-authorName", ".Author-authorName"))
+            or c.meta(tree, "author"),
+        )

@@ -1,0 +1,37 @@
+"""Hugo/Jekyll blogs with Markdown footnotes: markers kept apart, notes and chrome dropped."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from selectolax.lexbor import LexborHTMLParser
+
+from ..document import Document
+from ..registry import SiteParser
+from . import _common as c
+
+BLOG_DROP: tuple[str, ...] = (
+    "header.post-header", ".post-meta", ".toc", "#TableOfContents", "nav", "aside",
+    "footer", ".post-footer", ".post-tags", ".paginav", ".share-buttons", ".comments",
+    "#disqus_thread", ".related", ".breadcrumbs", "a.anchor", "a.footnote-backref",
+    "a.reversefootnote", "a.footnote-return",
+)
+
+
+class FootnoteBlogParser(SiteParser):
+    """Hugo (goldmark) and Jekyll (kramdown) posts: body with footnote markers as `Footnote`s."""
+
+    name: ClassVar[str] = "footnote_blog"
+    domains: ClassVar[tuple[str, ...]] = ()
+    generators: ClassVar[tuple[str, ...]] = ("Hugo", "Jekyll")
+
+    def parse(self, tree: LexborHTMLParser, url: str | None) -> Document:
+        body = c.first(tree, "div.post-content", "div.post-body", "div.entry-content",
+                       "article .content", "article.post", "main article", "article", "main")
+        return c.document(
+            tree, url, self.name, c.body_blocks(body, BLOG_DROP),
+            title=c.page_title(tree, "h1.post-title", "article h1", "h1"),
+            published_at=c.published(tree, "time[datetime]", ".post-meta span", ".post-date"),
+            author=c.meta(tree, "author")
+            or c.text_of(c.first(tree, ".post-meta .author", "[rel='author']")),
+        )

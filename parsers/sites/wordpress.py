@@ -1,0 +1,47 @@
+"""WordPress posts (e.g. CNBC reposts): `div.entry-content` minus sharing, related, comments."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from selectolax.lexbor import LexborHTMLParser
+
+from ..document import Document
+from ..registry import SiteParser
+from . import _common as c
+
+WORDPRESS_DROP: tuple[str, ...] = (
+    ".sharedaddy", ".sd-sharing-enabled", ".share-buttons", ".social-share", ".addtoany_share",
+    ".a2a_kit", ".jp-relatedposts", ".related-posts", ".yarpp-related", ".crp_related",
+    "aside", "nav", ".post-navigation", ".page-links", ".entry-footer", ".entry-meta",
+    ".author-bio", ".author-info", "#comments", "#respond", ".comments-area", ".tags-links",
+    ".cat-links", ".wpcnt", ".code-block", ".adsbygoogle", ".wp-block-buttons",
+    ".wp-block-embed", "form", ".source", ".post-source",
+)
+
+
+class WordPressParser(SiteParser):
+    """WordPress blogs and reposts: entry title, date, author and `div.entry-content`."""
+
+    name: ClassVar[str] = "wordpress"
+    domains: ClassVar[tuple[str, ...]] = ("wordpress.com",)
+    generators: ClassVar[tuple[str, ...]] = ("WordPress",)
+
+    def parse(self, tree: LexborHTMLParser, url: str | None) -> Document:
+        body = c.first(tree, "article div.entry-content", "div.entry-content", "div.post-content",
+                       "article .entry", "article")
+        author = c.text_of(c.first(tree, ".byline .author a", ".byline a[rel='author']",
+                                   "a[rel='author']", ".author.vcard"))
+        blocks = c.body_blocks(body, (*WORDPRESS_DROP, "h1.entry-title", "header.entry-header"))
+        return c.document(
+            tree, url, self.name, blocks,
+            title=c.page_title(tree, "h1.entry-title", "article h1", suffixes=_site_name(tree)),
+            published_at=c.published(tree, "time.entry-date.published", "time.entry-date",
+                                     "time[datetime]"),
+            author=author or c.meta(tree, "author"),
+        )
+
+
+def _site_name(tree: LexborHTMLParser) -> tuple[str, ...]:
+    name = c.meta(tree, "og:site_name")
+    return (name,) if name else ()

@@ -1,0 +1,174 @@
+"""The `figwatch` command line.
+
+Exit codes follow DESIGN.md: 0 done, 1 some sources failed (each printed),
+2 bad usage or config.  Every command that touches a config reads it through
+`service.settings`, so a bad line fails the same way everywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+import parsers
+
+from .errors import ConfigError, FetchError, FigwatchError
+from .pipeline import figures_of, utcnow
+from .render import format_figure
+from .settings import Settings, load_settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Watch sources of business figures; alert when a figure changes.")
+alerts_app = typer.Typer(help="Inspect and retry alerts in the outbox.", no_args_is_help=True)
+app.add_typer(alerts_app, name="alerts")
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="Config file (TOML).")]
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    typer.echo(f"figwatch: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _settings(config: Path | None) -> Settings:
+    try:
+        return load_settings(config)
+    except ConfigError as exc:
+        raise _fail(str(exc), 2) from None
+
+
+@app.command()
+def fetch(
+    target: Annotated[str, typer.Argument(metavar="URL_OR_FILE", help="A URL or a saved page.")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per figure.")] = False,
+    parser: Annotated[str | None, typer.Option(help="Force a site parser by name.")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Print the figures of one page (a URL, or a file saved from the web)."""
+    path = Path(target)
+    try:
+        if path.is_file():
+            doc = parsers.extract(path.read_bytes(), url=None, parser=parser)
+        else:
+            doc = asyncio.run(_fetch_document(target, parser, config))
+    except (parsers.ParseError, FigwatchError) as exc:
+        raise _fail(str(exc), 2 if isinstance(exc, ConfigError | parsers.UnknownParser) else 1) \
+            from None
+    found = figures_of(doc, fetched_at=utcnow())
+    if as_json:
+        for fig in found:
+            typer.echo(json.dumps(fig.to_json(), ensure_ascii=False))
+        return
+    typer.echo(f"{doc.title or doc.url or target}  [{doc.parser}, {len(found)} figures]")
+    for fig in found:
+        typer.echo(format_figure(fig))
+
+
+async def _fetch_document(url: str, parser: str | None, config: Path | None) -> parsers.Document:
+    from .fetch import Fetcher
+
+    settings = load_settings(config) if config else Settings()
+    async with Fetcher(settings) as fetcher:
+        result = await fetcher.fetch(url)
+    return parsers.extract(result.body, url=result.final_url, parser=parser, charset=result.charset)
+
+
+@app.command()
+def check(
+    names: Annotated[list[str] | None, typer.Argument(metavar="[SOURCE_NAME]...")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Run one full cycle (fetch, store, diff, alert, deliver) and exit; cron-friendly."""
+    settings = _settings(config)
+    try:
+        sources = [settings.source(n) for n in names] if names else list(settings.sources)
+    except ConfigError as exc:
+        raise _fail(str(exc), 2) from None
+    if not sources:
+        raise _fail("no sources configured", 2)
+    try:
+        report = asyncio.run(_check(settings, sources))
+    except FigwatchError as exc:
+        raise _fail(str(exc), 1) from None
+    for page in report.pages:
+        detail = page.error or f"{len(page.figures)} figures, {len(page.changes)} changes"
+        typer.echo(f"{page.outcome:9} {page.source}  {page.url}  {detail}")
+    d = report.dispatch
+    typer.echo(f"alerts: {d.delivered} delivered, {d.retried} to retry, {d.failed} failed")
+    if report.failed:
+        for page in report.failed:
+            typer.echo(f"figwatch: source {page.source!r} failed: {page.error}", err=True)
+        raise typer.Exit(1)
+
+
+async def _check(settings: Settings, sources: list) -> object:
+    from .runtime import Runtime
+
+    async with Runtime(settings) as runtime:
+        return await runtime.cycle(sources)
+
+
+@app.command()
+def demo(
+    keep: Annotated[Path | None, typer.Option(help="Keep the demo database here.")] = None,
+) -> None:
+    """The offline demo: two cycles over the bundled seed snapshots."""
+    from .demo import run_demo
+
+    code = asyncio.run(run_demo(keep_dir=keep))
+    raise typer.Exit(code)
+
+
+@app.command("parsers")
+def list_parsers() -> None:
+    """List the site parsers and the domains they handle."""
+    from parsers.registry import parser_classes
+
+    for cls in parser_classes():
+        doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+        typer.echo(f"{cls.name:15} {', '.join(cls.domains) or '-':40} {doc}")
+
+
+@app.command("channels")
+def list_channels() -> None:
+    """List the alert channel kinds."""
+    from .channels import channel_classes
+
+    for kind, cls in sorted(channel_classes().items()):
+        doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+        typer.echo(f"{kind:10} {doc}")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app()
+    except FetchError as exc:  # pragma: no cover - commands translate their own errors
+        typer.echo(f"figwatch: {exc}", err=True)
+        sys.exit(1)
+
+
+@app.command()
+def run(
+    config: ConfigOpt = None,
+    listen: Annotated[str | None, typer.Option(help="HOST:PORT for the HTTP endpoints.")] = None,
+) -> None:
+    """Long-lived: scheduler, alert dispatcher and HTTP endpoints (/healthz, /metrics...)."""
+    from .server import Service, split_listen
+
+    settings = _settings(config)
+    try:
+        host, port = split_listen(listen or settings.listen)
+    except ValueError:
+        raise _fail(f"--listen must be HOST:PORT, got {listen or settings.listen!r}", 2) from None
+
+    async def main() -> None:
+        await Service(settings).serve(host, port)
+
+    asyncio.run(main())

@@ -1,0 +1,216 @@
+"""The outbox dispatcher: sends stored alerts through their channels, with retries.
+
+Delivery is at-least-once.  Alerts are written to the outbox with the figures
+that caused them; the dispatcher claims the due ones, sends each through its
+channel, and records the outcome:
+
+    delivered                  -> mark_delivered
+    DeliveryError (retryable)  -> next attempt after exponential backoff with jitter,
+                                  capped at `max_delay`, never past `give_up_after`
+    PermanentDeliveryError, or
+    older than `give_up_after` -> failed for good (next_attempt_at=None)
+    no such channel / switched
+    off                        -> left pending with the reason, looked at again
+                                  after `park_delay` (fixing the config delivers it)
+
+An alert's id is its idempotency key (the webhook-id, the Message-ID), so a
+receiver can drop the duplicate a crash between send and mark may cause.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal, Protocol
+
+from .alerts import PendingAlert
+from .channels.base import Channel
+from .errors import DeliveryError, PermanentDeliveryError
+
+__all__ = ["AlertStore", "DispatchReport", "Dispatcher"]
+
+log = logging.getLogger("figwatch.outbox")
+
+Outcome = Literal["delivered", "retried", "failed", "parked"]
+
+
+class AlertStore(Protocol):
+    """The part of the store the dispatcher uses (`service.store.Store` implements it).
+
+    `claim_due_alerts` returns pending alerts whose next attempt is due at
+    `now`, at most `limit`, and must lease them (push their next attempt out)
+    so another dispatcher or replica does not send them at the same time.
+    `mark_attempt_failed` records the error and counts the attempt; a
+    `next_attempt_at` of None marks the alert failed for good.
+    """
+
+    def claim_due_alerts(self, now: datetime, limit: int) -> list[PendingAlert]: ...
+
+    def mark_delivered(self, alert_id: str, at: datetime) -> None: ...
+
+    def mark_attempt_failed(self, alert_id: str, at: datetime, error: str,
+                            next_attempt_at: datetime | None) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchReport:
+    """What one `run_once` did; `parked` alerts wait for a channel that is not configured."""
+
+    delivered: int = 0
+    retried: int = 0
+    failed: int = 0
+    parked: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.delivered + self.retried + self.failed + self.parked
+
+    def __add__(self, other: DispatchReport) -> DispatchReport:
+        return DispatchReport(self.delivered + other.delivered, self.retried + other.retried,
+                              self.failed + other.failed, self.parked + other.parked)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+class Dispatcher:
+    """Claims due alerts from the store and delivers them, `concurrency` at a time."""
+
+    def __init__(self, store: AlertStore, channels: Mapping[str, Channel], *,
+                 clock: Callable[[], datetime] = _utcnow,
+                 base_delay: timedelta = timedelta(seconds=30),
+                 max_delay: timedelta = timedelta(hours=1),
+                 give_up_after: timedelta = timedelta(days=1),
+                 park_delay: timedelta = timedelta(minutes=5),
+                 batch_size: int = 100, concurrency: int = 8, send_timeout: float = 120.0,
+                 disabled: Mapping[str, str] | None = None,
+                 rng: random.Random | None = None) -> None:
+        self._store, self._channels, self._clock = store, channels, clock
+        self.base_delay, self.max_delay, self.give_up_after = base_delay, max_delay, give_up_after
+        self.park_delay, self.batch_size, self.send_timeout = park_delay, batch_size, send_timeout
+        self._concurrency = concurrency
+        # A ChannelSet from build_channels knows why a channel is switched off.
+        self._disabled = dict(disabled if disabled is not None
+                              else getattr(channels, "disabled", {}))
+        self._rng = rng or random.Random()
+        self._wake: asyncio.Event | None = None
+
+    def backoff(self, attempts: int) -> timedelta:
+        """Delay before the next attempt after `attempts` earlier ones: doubling, jittered
+        to between half and all of it so that many failed alerts do not retry in step."""
+        seconds = min(self.max_delay.total_seconds(),
+                      self.base_delay.total_seconds() * 2.0 ** min(attempts, 64))
+        return timedelta(seconds=seconds * (0.5 + self._rng.random() / 2))
+
+    async def run_once(self) -> DispatchReport:
+        """Send every alert due now (up to `batch_size`) and record each outcome."""
+        alerts = self._store.claim_due_alerts(self._clock(), self.batch_size)
+        if not alerts:
+            return DispatchReport()
+        gate = asyncio.Semaphore(self._concurrency)
+
+        async def one(alert: PendingAlert) -> Outcome:
+            async with gate:
+                return await self._dispatch(alert)
+
+        results = await asyncio.gather(*(one(a) for a in alerts), return_exceptions=True)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:  # the store failed to record an outcome; the lease will bring it back
+            raise errors[0]
+        counts = {k: sum(1 for r in results if r == k)
+                  for k in ("delivered", "retried", "failed", "parked")}
+        report = DispatchReport(**counts)
+        log.info("outbox: %d delivered, %d to retry, %d failed, %d parked", report.delivered,
+                 report.retried, report.failed, report.parked)
+        return report
+
+    async def _dispatch(self, alert: PendingAlert) -> Outcome:
+        channel = self._channels.get(alert.channel)
+        if channel is None:
+            return self._park(alert)
+        try:
+            async with asyncio.timeout(self.send_timeout):
+                await channel.send(alert)
+        except PermanentDeliveryError as exc:
+            return self._give_up(alert, str(exc))
+        except DeliveryError as exc:
+            return self._retry(alert, str(exc))
+        except TimeoutError:
+            return self._retry(alert, f"channel {alert.channel!r}: no answer within "
+                                      f"{self.send_timeout:g}s")
+        except Exception as exc:  # a channel bug must not stop the other alerts
+            log.exception("alert %s: channel %r raised unexpectedly", alert.id, alert.channel)
+            return self._retry(alert, f"channel {alert.channel!r}: {type(exc).__name__}: {exc}")
+        self._store.mark_delivered(alert.id, self._clock())
+        log.debug("alert %s delivered via %r", alert.id, alert.channel)
+        return "delivered"
+
+    def _park(self, alert: PendingAlert) -> Outcome:
+        now = self._clock()
+        reason = self._disabled.get(alert.channel)
+        error = (f"channel {alert.channel!r} is switched off: {reason}" if reason is not None
+                 else f"no channel named {alert.channel!r} is configured")
+        self._store.mark_attempt_failed(alert.id, now, error, now + self.park_delay)
+        log.warning("alert %s left pending: %s", alert.id, error)
+        return "parked"
+
+    def _retry(self, alert: PendingAlert, error: str) -> Outcome:
+        now = self._clock()
+        deadline = _aware(alert.created_at) + self.give_up_after
+        if now >= deadline:
+            return self._give_up(alert, f"{error} (giving up: undelivered for "
+                                        f"{self.give_up_after})")
+        next_at = min(now + self.backoff(alert.attempts), deadline)
+        self._store.mark_attempt_failed(alert.id, now, error, next_at)
+        log.warning("alert %s not delivered, retrying at %s: %s", alert.id,
+                    next_at.isoformat(timespec="seconds"), error)
+        return "retried"
+
+    def _give_up(self, alert: PendingAlert, error: str) -> Outcome:
+        self._store.mark_attempt_failed(alert.id, self._clock(), error, None)
+        log.error("alert %s failed for good: %s", alert.id, error)
+        return "failed"
+
+    def notify(self) -> None:
+        """Wake `run_forever` now (new alerts were written) instead of at the next interval."""
+        if self._wake is not None:
+            self._wake.set()
+
+    async def run_forever(self, stop_event: asyncio.Event,
+                          interval: float | timedelta = 5.0) -> None:
+        """Dispatch until `stop_event` is set; an in-flight `run_once` is finished first.
+
+        A full batch is followed at once by the next; a failing store is logged
+        and tried again after `interval`, never allowed to end the loop.
+        """
+        seconds = interval.total_seconds() if isinstance(interval, timedelta) else interval
+        self._wake = asyncio.Event()
+        while not stop_event.is_set():
+            try:
+                report = await self.run_once()
+            except Exception:
+                log.exception("outbox dispatch failed; trying again in %gs", seconds)
+                report = DispatchReport()
+            if report.total >= self.batch_size:
+                continue
+            await self._pause(stop_event, seconds)
+
+    async def _pause(self, stop_event: asyncio.Event, seconds: float) -> None:
+        assert self._wake is not None
+        waits = [asyncio.ensure_future(stop_event.wait()), asyncio.ensure_future(self._wake.wait())]
+        try:
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
+            self._wake.clear()

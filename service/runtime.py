@@ -1,0 +1,70 @@
+"""Wiring: the store, fetcher, pipeline, channels and dispatcher built from Settings.
+
+`figwatch check`, `figwatch run` and `figwatch demo` build one `Runtime` and
+differ only in how often they call `cycle()`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from types import TracebackType
+
+from .channels import build_channels
+from .fetch import Fetcher
+from .outbox import Dispatcher, DispatchReport
+from .pipeline import Clock, PageOutcome, Pipeline, utcnow
+from .settings import Settings, SourceConfig
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class CycleReport:
+    pages: list[PageOutcome]
+    dispatch: DispatchReport
+
+    @property
+    def failed(self) -> list[PageOutcome]:
+        return [p for p in self.pages if p.outcome == "failed"]
+
+
+class Runtime:
+    """Everything one figwatch process needs, opened and closed together."""
+
+    def __init__(self, settings: Settings, *, clock: Clock = utcnow, fetcher: Fetcher | None = None,
+                 channel_overrides: dict[str, object] | None = None) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.store = Store(settings.database_url)
+        self.store.migrate()
+        self.store.sync_sources(settings.sources)
+        self.fetcher = fetcher or Fetcher(settings)
+        self.pipeline = Pipeline(settings, self.store, self.fetcher, clock=clock)
+        self.channels = build_channels(settings)
+        if channel_overrides:
+            self.channels.update(channel_overrides)  # type: ignore[arg-type]
+        self.dispatcher = Dispatcher(self.store, self.channels, clock=clock,
+                                     give_up_after=timedelta(days=1))
+
+    async def cycle(self, sources: Sequence[SourceConfig] | None = None) -> CycleReport:
+        """Check the sources (all by default), then deliver what the outbox holds."""
+        pages = await self.pipeline.check_all(self.settings.sources if sources is None else sources)
+        report = await self.dispatcher.run_once()
+        return CycleReport(pages, report)
+
+    async def aclose(self) -> None:
+        await self.fetcher.aclose()
+        for channel in self.channels.values():
+            await channel.aclose()
+        self.store.close()
+
+    async def __aenter__(self) -> Runtime:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.aclose()

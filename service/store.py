@@ -1,0 +1,379 @@
+"""The store: sources, fetches, pages, figure history, changes and the alert outbox.
+
+One class over SQLAlchemy, the same on SQLite (the default, one process) and
+PostgreSQL (several replicas).  Every method is one transaction; `ingest`
+writes a fetch's page version, observations, series, changes and alerts
+together, so an alert exists exactly when the figures that caused it do.
+Times are passed in (`at`, `now`): the store never reads the clock.
+Database errors are raised as `StoreError` naming the source, URL or alert.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from parsers.figures.model import Figure
+
+from .alerts import Change, PendingAlert
+from .db import migrate as migrations
+from .db.ingest import (
+    active_priors,
+    add_alerts,
+    add_changes,
+    apply_page_diff,
+    cross_source_changes,
+    store_version,
+)
+from .db.models import (
+    Alert,
+    ChangeRow,
+    DeliveryAttempt,
+    Fetch,
+    Observation,
+    Page,
+    PageVersion,
+    Source,
+)
+from .db.records import (
+    AlertRecord,
+    HistoryPoint,
+    IngestResult,
+    SourceHealth,
+    StoredFigure,
+    StoredVersion,
+    Validators,
+)
+from .db.session import make_engine, session_factory
+from .diff import diff_page, key_figures, page_changes
+from .errors import StoreError
+from .rules import build_alerts
+from .settings import RuleConfig, SourceConfig
+
+__all__ = ["AlertRecord", "HistoryPoint", "IngestResult", "SourceHealth", "Store",
+           "StoredFigure", "StoredVersion", "Validators"]
+
+DEFAULT_EVERY = timedelta(hours=1)
+DEFAULT_CLAIM_LEASE = timedelta(minutes=5)
+
+
+class Store:
+    """All persistence figwatch does.  Call `migrate()` once before use."""
+
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+        self.engine = make_engine(database_url)
+        self._sessions = session_factory(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _tx(self, what: str) -> Iterator[Session]:
+        try:
+            with self._sessions.begin() as session:
+                yield session
+        except SQLAlchemyError as exc:
+            raise StoreError(f"{what}: {type(exc).__name__}: {exc}") from exc
+
+    def ping(self) -> bool:
+        """Whether the database answers (for /readyz); never raises."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except SQLAlchemyError:
+            return False
+        return True
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision (idempotent, safe to race)."""
+        try:
+            migrations.upgrade(self.engine)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot migrate {self.engine.url.render_as_string()}: {exc}") from exc
+
+    # -- sources and fetches ---------------------------------------------------------------
+
+    def sync_sources(self, sources: Sequence[SourceConfig]) -> None:
+        """Make the sources table match the config; dropped sources are disabled, not deleted."""
+        wanted = {s.name: s for s in sources}
+        with self._tx("sync sources") as session:
+            for row in session.scalars(sa.select(Source)):
+                cfg = wanted.pop(row.name, None)
+                row.enabled = cfg is not None
+                if cfg is not None:
+                    row.url, row.every_seconds = cfg.url, _seconds(cfg.every)
+            for cfg in wanted.values():
+                session.add(Source(name=cfg.name, url=cfg.url, every_seconds=_seconds(cfg.every),
+                                   enabled=True, consecutive_failures=0))
+
+    def page_validators(self, source: str, url: str) -> Validators | None:
+        with self._tx(f"read validators of {url}") as session:
+            page = _page(session, source, url)
+            if page is None:
+                return None
+            return Validators(page.etag, page.last_modified, page.content_hash)
+
+    def record_failure(self, *, source: str, url: str, at: datetime, error: str,
+                       status: int | None = None, outcome: str = "failed",
+                       elapsed: float | None = None) -> int:
+        """Record a failed (or `parse_suspect`) fetch; returns the consecutive failure count."""
+        if outcome not in ("failed", "parse_suspect"):
+            raise ValueError(f"outcome must be 'failed' or 'parse_suspect', not {outcome!r}")
+        with self._tx(f"record failure of {source} {url}") as session:
+            src = _source(session, source, url)
+            session.add(Fetch(source_id=src.id, url=url, started_at=at, status=status,
+                              outcome=outcome, elapsed=elapsed, error=error))
+            src.consecutive_failures += 1
+            src.last_error = error
+            src.next_due_at = at + timedelta(seconds=src.every_seconds)
+            return src.consecutive_failures
+
+    def record_unchanged(self, *, source: str, url: str, at: datetime, status: int,
+                         elapsed: float | None = None) -> None:
+        """A 304 or an identical body: the page's figures were all seen again."""
+        with self._tx(f"record unchanged {source} {url}") as session:
+            src = _source(session, source, url)
+            session.add(Fetch(source_id=src.id, url=url, started_at=at, status=status,
+                              outcome="unchanged", elapsed=elapsed))
+            page = _page(session, source, url)
+            if page is not None:
+                page.last_fetched_at = at
+                session.execute(sa.update(Observation)
+                                .where(Observation.page_id == page.id, Observation.active)
+                                .values(last_seen_at=at))
+            _succeeded(src, at)
+
+    def ingest(self, *, source: str, url: str, at: datetime, figures: Sequence[Figure],
+               body: bytes, content_hash: str, etag: str | None, last_modified: str | None,
+               status: int, rules: Sequence[RuleConfig], keep_versions: int,
+               elapsed: float | None = None) -> IngestResult:
+        """Store a fetched page and its figures, diff them, and queue the alerts, atomically."""
+        with self._tx(f"ingest {source} {url}") as session:
+            src = _source(session, source, url)
+            fetch = Fetch(source_id=src.id, url=url, started_at=at, status=status, outcome="ok",
+                          bytes=len(body), elapsed=elapsed)
+            session.add(fetch)
+            page = _page(session, source, url)
+            baseline = page is None
+            if page is None:
+                page = Page(source_id=src.id, url=url, first_fetched_at=at, last_fetched_at=at)
+                session.add(page)
+            page.etag, page.last_modified, page.content_hash = etag, last_modified, content_hash
+            page.last_fetched_at = at
+            session.flush()
+            store_version(session, page, at=at, body=body, content_hash=content_hash,
+                          keep_versions=keep_versions)
+
+            keyed = key_figures(figures)
+            diff = diff_page(list(active_priors(session, page).values()), keyed)
+            apply_page_diff(session, page, diff, at=at, fetch_id=fetch.id)
+            position = {id(k): i for i, k in enumerate(keyed)}
+            moved = sorted([p.current for p in diff.changed] + diff.new,
+                           key=lambda k: position[id(k)])
+            changes = page_changes(diff, source=source, url=url, at=at)
+            replaced = {id(p.current): p.prior.quantity for p in diff.changed}
+            changes += cross_source_changes(session, moved, source=source, url=url, at=at,
+                                            replaced=replaced)
+            if baseline and not any(r.baseline_alerts for r in rules):
+                changes = []  # a page's first fetch is its baseline, not news
+            add_changes(session, changes, fetch.id)
+            alerts = build_alerts(rules, changes, now=at, baseline=baseline)
+            add_alerts(session, alerts)
+            _succeeded(src, at)
+            return IngestResult(changes=changes, alerts=alerts, baseline=baseline)
+
+    # -- the outbox --------------------------------------------------------------------------
+
+    def enqueue_alerts(self, alerts: Sequence[PendingAlert]) -> None:
+        """Queue alerts made outside `ingest` (operations alerts); due at their `created_at`."""
+        with self._tx("enqueue alerts") as session:
+            add_alerts(session, alerts)
+
+    def claim_due_alerts(self, now: datetime, limit: int = 100,
+                         lease: timedelta = DEFAULT_CLAIM_LEASE) -> list[PendingAlert]:
+        """Pending alerts due by `now`, each claimed for `lease` so no other process sends it.
+
+        PostgreSQL: `FOR UPDATE SKIP LOCKED`, so replicas claim disjoint rows without
+        waiting.  SQLite: transactions are `BEGIN IMMEDIATE`, so claims are serial.  A
+        claim that is neither marked delivered nor failed expires after `lease`
+        (the dispatcher died) and the alert is claimed again: at-least-once.
+        """
+        with self._tx("claim due alerts") as session:
+            q = (
+                sa.select(Alert)
+                .where(Alert.state == "pending", Alert.next_attempt_at <= now,
+                       sa.or_(Alert.claimed_until.is_(None), Alert.claimed_until <= now))
+                .order_by(Alert.next_attempt_at, Alert.created_at, Alert.id)
+                .limit(limit)
+            )
+            if session.get_bind().dialect.name == "postgresql":
+                q = q.with_for_update(skip_locked=True)
+            rows = session.scalars(q).all()
+            for row in rows:
+                row.claimed_until = now + lease
+            return [PendingAlert(id=r.id, channel=r.channel, type=r.type, data=r.data,
+                                 created_at=r.created_at, attempts=r.attempts) for r in rows]
+
+    def mark_delivered(self, alert_id: str, at: datetime) -> None:
+        with self._tx(f"mark alert {alert_id} delivered") as session:
+            row = _alert(session, alert_id)
+            row.state, row.delivered_at, row.claimed_until = "delivered", at, None
+            row.attempts += 1
+            row.last_error = None
+            session.add(DeliveryAttempt(alert_id=alert_id, at=at, ok=True))
+
+    def mark_attempt_failed(self, alert_id: str, at: datetime, error: str,
+                            next_attempt_at: datetime | None) -> None:
+        """Record a failed try; retry at `next_attempt_at`, or give up (`failed`) when None."""
+        with self._tx(f"mark alert {alert_id} attempt failed") as session:
+            row = _alert(session, alert_id)
+            row.attempts += 1
+            row.last_error, row.claimed_until = error, None
+            if row.state != "delivered":
+                if next_attempt_at is None:
+                    row.state = "failed"
+                else:
+                    row.next_attempt_at = next_attempt_at
+            session.add(DeliveryAttempt(alert_id=alert_id, at=at, ok=False, error=error))
+
+    def failed_alerts(self) -> list[AlertRecord]:
+        return self.alerts(state="failed")
+
+    def alerts(self, state: str | None = None, limit: int = 1000) -> list[AlertRecord]:
+        """Outbox rows, newest first, optionally only one state."""
+        with self._tx("list alerts") as session:
+            q = sa.select(Alert).order_by(Alert.created_at.desc(), Alert.id).limit(limit)
+            if state is not None:
+                q = q.where(Alert.state == state)
+            return [_alert_record(r) for r in session.scalars(q)]
+
+    def retry_alert(self, alert_id: str, now: datetime) -> None:
+        """Put a failed alert back in the queue, due now, with a fresh attempt budget."""
+        with self._tx(f"retry alert {alert_id}") as session:
+            row = _alert(session, alert_id)
+            if row.state == "delivered":
+                raise StoreError(f"alert {alert_id} was already delivered")
+            row.state, row.next_attempt_at, row.claimed_until, row.attempts = (
+                "pending", now, None, 0)
+
+    # -- queries -------------------------------------------------------------------------------
+
+    def history(self, entity: str, metric: str, period: str | None = None) -> list[HistoryPoint]:
+        """Every value any page stated for the series (any period unless given), oldest first."""
+        with self._tx(f"history of {entity} {metric}") as session:
+            q = (_figure_query()
+                 .where(Observation.entity == entity, Observation.metric == metric)
+                 .order_by(Observation.first_seen_at, Observation.id))
+            if period is not None:
+                q = q.where(Observation.period == period)
+            return [
+                HistoryPoint(o.first_seen_at, o.last_seen_at, o.value, o.unit, name, url,
+                             o.period, o.sentence, o.active, o.low, o.high)
+                for o, name, url in session.execute(q)
+            ]
+
+    def figures(self, source: str | None = None, *, url: str | None = None,
+                entity: str | None = None, metric: str | None = None,
+                active: bool | None = True) -> list[StoredFigure]:
+        """Stored figures (by default only those the pages currently state)."""
+        with self._tx("list figures") as session:
+            q = _figure_query().order_by(Page.url, Observation.span_start, Observation.id)
+            for column, value in ((Source.name, source), (Page.url, url),
+                                  (Observation.entity, entity), (Observation.metric, metric),
+                                  (Observation.active, active)):
+                if value is not None:
+                    q = q.where(column == value)
+            return [_stored_figure(o, name, page_url)
+                    for o, name, page_url in session.execute(q)]
+
+    def changes_since(self, t: datetime) -> list[Change]:
+        """Changes detected at or after `t`, oldest first."""
+        with self._tx("list changes") as session:
+            rows = session.scalars(sa.select(ChangeRow).where(ChangeRow.detected_at >= t)
+                                   .order_by(ChangeRow.detected_at, ChangeRow.id))
+            return [Change(kind=r.kind, source=r.source, url=r.url, unit=r.unit,
+                           new_value=r.new_value, old_value=r.old_value, sentence=r.sentence,
+                           detected_at=r.detected_at, entity=r.entity, metric=r.metric,
+                           period=r.period, other_source=r.other_source, page_key=r.page_key)
+                    for r in rows]
+
+    def source_health(self) -> list[SourceHealth]:
+        with self._tx("read source health") as session:
+            return [
+                SourceHealth(s.name, s.url, s.every_seconds, s.enabled, s.last_success_at,
+                             s.consecutive_failures, s.last_error, s.next_due_at)
+                for s in session.scalars(sa.select(Source).order_by(Source.name))
+            ]
+
+    def page_versions(self, source: str, url: str) -> list[StoredVersion]:
+        """The kept versions of a page, newest first, decompressed."""
+        with self._tx(f"read versions of {url}") as session:
+            page = _page(session, source, url)
+            if page is None:
+                return []
+            rows = session.scalars(sa.select(PageVersion).where(PageVersion.page_id == page.id)
+                                   .order_by(PageVersion.fetched_at.desc(), PageVersion.id.desc()))
+            return [StoredVersion(v.fetched_at, v.content_hash, v.size, len(v.body),
+                                  zlib.decompress(v.body)) for v in rows]
+
+
+def _seconds(every: timedelta) -> int:
+    return max(1, round(every.total_seconds()))
+
+
+def _source(session: Session, name: str, url: str) -> Source:
+    """The source row; a source not synced from config yet is created on first use."""
+    src = session.scalars(sa.select(Source).where(Source.name == name)).first()
+    if src is None:
+        src = Source(name=name, url=url, every_seconds=_seconds(DEFAULT_EVERY), enabled=True,
+                     consecutive_failures=0)
+        session.add(src)
+        session.flush()
+    return src
+
+
+def _page(session: Session, source: str, url: str) -> Page | None:
+    return session.scalars(
+        sa.select(Page).join(Source, Source.id == Page.source_id)
+        .where(Source.name == source, Page.url == url)
+    ).first()
+
+
+def _succeeded(src: Source, at: datetime) -> None:
+    src.last_success_at, src.consecutive_failures, src.last_error = at, 0, None
+    src.next_due_at = at + timedelta(seconds=src.every_seconds)
+
+
+def _alert(session: Session, alert_id: str) -> Alert:
+    row = session.get(Alert, alert_id)
+    if row is None:
+        raise StoreError(f"no alert with id {alert_id!r}")
+    return row
+
+
+def _alert_record(r: Alert) -> AlertRecord:
+    return AlertRecord(r.id, r.channel, r.type, r.data, r.state, r.attempts, r.next_attempt_at,
+                       r.last_error, r.created_at, r.delivered_at)
+
+
+def _figure_query() -> sa.Select[Observation, str, str]:
+    return (sa.select(Observation, Source.name, Page.url)
+            .join(Page, Page.id == Observation.page_id)
+            .join(Source, Source.id == Page.source_id))
+
+
+def _stored_figure(o: Observation, source: str, url: str) -> StoredFigure:
+    return StoredFigure(
+        id=o.id, source=source, url=url, page_key=o.page_key, value=o.value, unit=o.unit,
+        low=o.low, high=o.high, qualifier=o.qualifier, entity=o.entity, metric=o.metric,
+        period=o.period, conversion_value=o.conversion_value, conversion_unit=o.conversion_unit,
+        sentence=o.sentence, first_seen_at=o.first_seen_at, last_seen_at=o.last_seen_at,
+        active=o.active,
+    )
