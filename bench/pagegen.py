@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import re
+import tomllib
 from pathlib import Path
 
 SNAPSHOTS = Path(__file__).resolve().parents[1] / "seeds" / "snapshots"
@@ -40,10 +41,7 @@ def page(i: int, tmpl: list[tuple[str, str]]) -> str:
     return html[: idx + 4] + extra + html[idx + 4 :] if idx >= 0 else html + extra
 
 
-def parser_for(i: int, tmpl: list[tuple[str, str]]) -> str | None:
-    path = tmpl[i % len(tmpl)][0]
-    host = path.split("/", 1)[0]
-    return {
-        "www.tmtpost.com": "tmtpost", "en.tmtpost.com": "tmtpost_en",
-        "www.forbeschina.com": "forbeschina", "www.cbinsights.com": "cbinsights",
-    }.get(host)
+def parsers_by_path() -> dict[str, str]:
+    """Snapshot path → parser name, as the demo watchlist declares them."""
+    demo = tomllib.loads((SNAPSHOTS.parent / "demo.toml").read_text(encoding="utf-8"))
+    return {s["url"].removeprefix("{demo}/"): s["parser"] for s in demo["sources"]}

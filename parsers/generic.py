@@ -35,11 +35,20 @@ __all__ = ["GenericExtractor"]
 _PUNCT = re.compile(r"[.,;:!?。，、；：！？]")
 # A container must hold this share of the best subtree score to be preferred
 # over its (larger) ancestor.
-_DESCEND_SHARE = 0.9
+_DESCEND_SHARE = 0.85
+_SHORT = 25  # characters; shorter runs without punctuation are neutral (labels, buttons)
+_PUNCT_BONUS = 10.0
 _MIN_SCORE = 20.0  # below this nothing on the page looks like content
 _MAX_LINK_DENSITY = 0.5
-_TRUSTED_SHARE = 0.5
-_UNLIKELY_FACTOR = 0.3  # content score kept by text inside a chrome-looking container
+_KEEP_LINK_DENSITY = 0.8  # link-heavier runs inside the main container are still dropped
+# Link-heavy runs count against a container, but only lightly: a list of links is
+# sometimes the content itself (listing pages).
+_LINK_PENALTY = 0.1
+# A chrome-looking element holding this share of the page's content is a wrapper
+# ("sidebar-layout" around article and sidebar), not chrome.
+_WRAPPER_SHARE = 0.3
+_WRAPPER_MIN_SCORE = 200.0
+_UNLIKELY_FACTOR = 0.0  # content score kept by text inside a chrome-looking element
 
 
 def _block_score(block: RawBlock) -> float:
@@ -47,12 +56,11 @@ def _block_score(block: RawBlock) -> float:
     n = len(block.text)
     density = block.link_chars / n
     if density > _MAX_LINK_DENSITY:
-        return -n * density
+        return -_LINK_PENALTY * n * density
     punct = len(_PUNCT.findall(block.text))
-    if n < 25 and not punct:
+    if n < _SHORT and not punct:
         return 0.0
-    score = n * (1.0 - density) + 10.0 * min(punct, 10)
-    return score * _UNLIKELY_FACTOR if block.guard >= 0 else score
+    return n * (1.0 - density) + _PUNCT_BONUS * min(punct, 10)
 
 
 def _subtree_scores(w: Walk, scores: list[float]) -> list[float]:
@@ -139,24 +147,45 @@ def _to_blocks(selected: list[RawBlock]) -> list[Block]:
     return out
 
 
+def _effective_guards(w: Walk, raw: list[float]) -> list[int]:
+    """Each block's nearest chrome-looking ancestor that is not a page-wide wrapper."""
+    positive = _subtree_scores(w, [max(r, 0.0) for r in raw])
+    wrapper_min = max(_WRAPPER_SHARE * positive[0], _WRAPPER_MIN_SCORE)
+    outer = w.outer_guards
+    resolved: dict[int, int] = {}
+    guards: list[int] = []
+    for b in w.blocks:
+        g = b.guard
+        eff = resolved.get(g)
+        if eff is None:
+            eff = g
+            while eff >= 0 and positive[eff] >= wrapper_min:
+                eff = outer[eff]
+            resolved[g] = eff
+        guards.append(eff)
+    return guards
+
+
 def select_blocks(w: Walk) -> list[RawBlock]:
     """The runs of text that make up the main content, in reading order."""
     if not w.blocks:
         return []
-    scores = [_block_score(b) for b in w.blocks]
+    raw = [_block_score(b) for b in w.blocks]
+    guards = _effective_guards(w, raw)
+    scores = [
+        r * _UNLIKELY_FACTOR if g >= 0 and r > 0 else r
+        for r, g in zip(raw, guards, strict=True)
+    ]
     total = _subtree_scores(w, scores)
     container = _best_container(w, total)
     if container < 0:
         return []
     inside = _inside(w, container)
-    # a chrome-looking element inside the container is dropped, unless it holds
-    # most of the container's content (a "sidebar-layout" wrapping article and sidebar)
-    trusted = _TRUSTED_SHARE * total[container]
     return [
-        b for b in w.blocks
+        b for b, g in zip(w.blocks, guards, strict=True)
         if inside[b.owner]
-        and b.link_chars <= _MAX_LINK_DENSITY * len(b.text)
-        and (b.guard <= container or not inside[b.guard] or total[b.guard] >= trusted)
+        and b.link_chars <= _KEEP_LINK_DENSITY * len(b.text)
+        and (g <= container or not inside[g])
     ]
 
 

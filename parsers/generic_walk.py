@@ -42,13 +42,18 @@ _BLOCKISH = frozenset({
     "center", "table", "tr", "thead", "tbody", "tfoot", "body", "html", "legend",
     "hgroup", "search", "nav", "aside", "footer",
 })
-# Hidden, or a landmark that is never the main text.
-_HIDDEN_SELECTOR = ", ".join((
-    "[aria-hidden=true]", "[style*='display:none']", "[style*='display: none']",
-    "[style*='visibility:hidden']", "[style*='visibility: hidden']",
-    "[role=navigation]", "[role=complementary]", "[role=banner]", "[role=contentinfo]",
-    "[role=search]", "[role=dialog]", "[role=menu]", "[role=menubar]", "[role=alert]",
-))
+# Hidden, or a landmark that is never the main text.  Checked in Python on the few
+# nodes that have these attributes: cheaper than substring selectors in lexbor.
+_HIDDEN_SELECTOR = "[style], [role], [aria-hidden], [hidden]"
+_HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
+_CHROME_ROLES = frozenset({
+    "navigation", "complementary", "banner", "contentinfo", "search", "dialog", "menu",
+    "menubar", "alert",
+})
+# Chrome is wrapped in containers; spans, links and paragraphs are not worth a lookup.
+_CONTAINER_SELECTOR = ", ".join(
+    f"{t}[class], {t}[id]" for t in ("div", "section", "ul", "ol", "li", "aside", "form")
+)
 # class/id words that mark boilerplate containers (readability's "unlikely candidates",
 # extended with what modern pages wrap their chrome in).  Matched at the start of a
 # class/id token, so "comments-area" matches "comment" but "nocomment" does not.
@@ -112,75 +117,82 @@ class Walk:
     blocks: list[RawBlock] = field(default_factory=list)
     parents: list[int] = field(default_factory=list)  # element index → parent index (-1 root)
     tags: list[str] = field(default_factory=list)
+    # element index → nearest chrome-looking element strictly above it, else -1
+    outer_guards: list[int] = field(default_factory=list)
 
 
-def _hidden_ids(root: LexborNode) -> set[int]:
-    """mem_ids of hidden nodes and of landmarks that are never the main text."""
-    return {n.mem_id for n in root.css(_HIDDEN_SELECTOR)}
+_HIDDEN = 1
+_UNLIKELY = 2
 
 
-def _unlikely_ids(root: LexborNode) -> set[int]:
-    """mem_ids of containers whose class/id says sidebar, comments, share bar, ...
+def _flags(root: LexborNode) -> dict[int, int]:
+    """mem_id → _HIDDEN (never walked) or _UNLIKELY (chrome by its class/id, or `hidden`).
 
-    These are not dropped outright (a page builder may wrap the whole article in
-    a "widget"): the scoring discounts them and the output drops them only when
-    they sit inside the chosen main-content container.
+    Unlikely elements are not dropped outright (a page builder may wrap the whole
+    article in one): the scoring ignores their text unless they hold much of the
+    page, and the output drops them when they sit inside the main container.
     """
-    unlikely = {n.mem_id for n in root.css("[hidden]")}
-    verdicts: dict[str, bool] = {}  # pages repeat the same few class strings
-    for node in root.css("[class], [id]"):
+    flags: dict[int, int] = {}
+    verdicts: dict[tuple[str | None, str | None], bool] = {}  # pages repeat class strings
+    for node in root.css(_CONTAINER_SELECTOR):
         attrs = node.attributes
-        label = f"{attrs.get('class') or ''} {attrs.get('id') or ''}".lower()
-        verdict = verdicts.get(label)
+        key = (attrs.get("class"), attrs.get("id"))
+        verdict = verdicts.get(key)
         if verdict is None:
+            label = f"{key[0] or ''} {key[1] or ''}".lower()
             verdict = bool(_ANY_WORD.search(label)) and (
                 bool(_STRONG.search(label)) or not _MAYBE_CONTENT.search(label)
             )
-            verdicts[label] = verdict
-        if verdict and node.tag not in _KEEP_TAGS:
-            unlikely.add(node.mem_id)
-    return unlikely
-
-
-class _State:
-    """Mutable state of one walk (kept off the node objects, which lexbor recreates)."""
-
-    __slots__ = ("buf", "buf_link", "cell", "guard", "out", "owner", "tables")
-
-    def __init__(self, out: Walk) -> None:
-        self.out = out
-        self.buf: list[str] = []
-        self.buf_link = 0
-        self.owner = -1
-        self.guard = -1
-        # per open table: [table index, row, col]; cell: (table, row, col, is_th) or None
-        self.tables: list[list[int]] = []
-        self.cell: tuple[int, int, int, bool] | None = None
-
-    def flush(self, kind: BlockKind) -> None:
-        text = " ".join("".join(self.buf).split())
-        if text:
-            link = min(self.buf_link, len(text))
-            block = RawBlock(text, kind, self.owner, link, self.guard)
-            if kind == "table_cell" and self.cell is not None:
-                block.table, block.row, block.col, block.is_th = self.cell
-            self.out.blocks.append(block)
-        self.buf = []
-        self.buf_link = 0
+            verdicts[key] = verdict
+        if verdict:
+            flags[node.mem_id] = _UNLIKELY
+    for node in root.css(_HIDDEN_SELECTOR):
+        attrs = node.attributes
+        style = attrs.get("style")
+        if (
+            attrs.get("aria-hidden") == "true"
+            or (style and _HIDDEN_STYLE.search(style))
+            or (attrs.get("role") or "").strip().lower() in _CHROME_ROLES
+        ):
+            flags[node.mem_id] = _HIDDEN
+        elif "hidden" in attrs:
+            flags[node.mem_id] = _UNLIKELY
+    return flags
 
 
 def walk(tree: LexborHTMLParser) -> Walk:
-    """Linearise the page body into RawBlocks (never raises on odd trees)."""
+    """Linearise the page body into RawBlocks (never raises on odd trees).
+
+    One flat loop with local state: this is the hot path of the extractor.
+    """
     out = Walk()
     root = tree.body or tree.root
     if root is None:
         return out
-    dropped = _hidden_ids(root)
-    unlikely = _unlikely_ids(root)
-    st = _State(out)
+    flags = _flags(root)
+    blocks = out.blocks
+    parents = out.parents
+    tags = out.tags
+    outer_guards = out.outer_guards
+    buf: list[str] = []
+    buf_link = 0
+    owner = guard = -1
+    tables: list[list[int]] = []  # per open table: [table element, row, col]
+    cell: tuple[int, int, int, bool] | None = None
+
+    def flush(kind: BlockKind) -> None:
+        text = " ".join("".join(buf).split())
+        if text:
+            block = RawBlock(text, kind, owner, min(buf_link, len(text)), guard)
+            if cell is not None and kind == "table_cell":
+                block.table, block.row, block.col, block.is_th = cell
+            blocks.append(block)
+        buf.clear()
+
+    parents.append(-1)
+    tags.append(root.tag or "")
+    outer_guards.append(-1)
     # frame: (node, element index, tag, kind, in_link, in_article, guard)
-    out.parents.append(-1)
-    out.tags.append(root.tag or "")
     frames: list[tuple[LexborNode, int, str, BlockKind, bool, bool, int]] = [
         (root, 0, "body", "paragraph", False, False, -1)
     ]
@@ -189,12 +201,13 @@ def walk(tree: LexborHTMLParser) -> Walk:
         if cur is None:
             node, _eid, tag, kind, _, _, _ = frames.pop()
             if tag in _BLOCKISH:
-                if st.buf:
-                    st.flush(kind)
-                if tag == "table" and st.tables:
-                    st.tables.pop()
-                elif tag in ("td", "th"):
-                    st.cell = None
+                if buf:
+                    flush(kind)
+                    buf_link = 0
+                if tag == "table" and tables:
+                    tables.pop()
+                elif tag == "td" or tag == "th":
+                    cell = None
             if not frames:
                 break
             cur = node.next
@@ -202,45 +215,51 @@ def walk(tree: LexborHTMLParser) -> Walk:
         tag = cur.tag or ""
         if tag == "-text":
             text = cur.text_content
-            if text and (st.buf or not text.isspace()):
+            if text and (buf or not text.isspace()):
                 top = frames[-1]
-                if not st.buf:
-                    st.owner = top[1]
-                    st.guard = top[6]
-                st.buf.append(text)
+                if not buf:
+                    owner = top[1]
+                    guard = top[6]
+                buf.append(text)
                 if top[4]:
-                    st.buf_link += len(text.strip())
+                    buf_link += len(text.strip())
+            cur = cur.next
+            continue
+        if tag in _SKIP_TAGS:
+            if tag == "br" and buf:
+                buf.append(" ")
+            cur = cur.next
+            continue
+        flag = flags.get(cur.mem_id, 0)
+        if flag == _HIDDEN:
             cur = cur.next
             continue
         parent = frames[-1]
-        if tag in _SKIP_TAGS or cur.mem_id in dropped:
-            if tag == "br" and st.buf:
-                st.buf.append(" ")
-            cur = cur.next
-            continue
         kind = _KIND_OF.get(tag, parent[3])
         if tag in _BLOCKISH:
-            if st.buf:
-                st.flush(parent[3])
+            if buf:
+                flush(parent[3])
+                buf_link = 0
             if tag == "hr":
                 cur = cur.next
                 continue
             if tag == "table":
-                st.tables.append([len(out.parents), -1, -1])
-            elif tag == "tr" and st.tables:
-                t = st.tables[-1]
+                tables.append([len(parents), -1, -1])
+            elif tag == "tr" and tables:
+                t = tables[-1]
                 t[1] += 1
                 t[2] = -1
-            elif (tag == "td" or tag == "th") and st.tables:
-                t = st.tables[-1]
+            elif (tag == "td" or tag == "th") and tables:
+                t = tables[-1]
                 t[2] += 1
-                st.cell = (t[0], t[1], t[2], tag == "th")
-        eid = len(out.parents)
-        out.parents.append(parent[1])
-        out.tags.append(tag)
+                cell = (t[0], t[1], t[2], tag == "th")
+        eid = len(parents)
+        parents.append(parent[1])
+        tags.append(tag)
+        outer_guards.append(parent[6])
         frames.append((cur, eid, tag, kind, parent[4] or tag == "a",
                        parent[5] or tag == "article" or tag == "main",
-                       eid if (cur.mem_id in unlikely or tag in _SOFT_TAGS
-                               or (tag == "header" and not parent[5])) else parent[6]))
+                       eid if (flag or tag in _SOFT_TAGS or (tag == "header" and not parent[5]))
+                       else parent[6]))
         cur = cur.child
     return out

@@ -11,6 +11,9 @@ import asyncio
 import json
 import logging
 import sys
+from dataclasses import asdict
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
@@ -18,10 +21,11 @@ import typer
 
 import parsers
 
-from .errors import ConfigError, FetchError, FigwatchError
+from .errors import ConfigError, FigwatchError
 from .pipeline import figures_of, utcnow
-from .render import format_figure
+from .render import format_figure, human_amount
 from .settings import Settings, load_settings
+from .store import Store
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Watch sources of business figures; alert when a figure changes.")
@@ -125,6 +129,82 @@ def demo(
     raise typer.Exit(code)
 
 
+def _store(settings: Settings) -> Store:
+    store = Store(settings.database_url)
+    store.migrate()
+    return store
+
+
+@app.command()
+def history(
+    entity: Annotated[str, typer.Argument(help="Canonical entity, e.g. NVIDIA.")],
+    metric: Annotated[str, typer.Argument(help="Canonical metric, e.g. market_cap.")],
+    period: Annotated[str | None, typer.Option(help="Only this period, e.g. 2023-Q2.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per value.")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """A series across sources over time: where each value came from, and when."""
+    store = _store(_settings(config))
+    points = store.history(entity, metric, period)
+    store.close()
+    if not points:
+        raise _fail(f"no figures stored for {entity} {metric}" + (f" {period}" if period else ""),
+                    1)
+    for p in points:
+        if as_json:
+            row = {k: (str(v) if isinstance(v, Decimal) else
+                       v.isoformat() if isinstance(v, datetime) else v)
+                   for k, v in asdict(p).items()}
+            typer.echo(json.dumps(row, ensure_ascii=False))
+            continue
+        when = p.first_seen_at.strftime("%Y-%m-%d %H:%M")
+        gone = "" if p.active else f" (until {p.last_seen_at:%Y-%m-%d})"
+        typer.echo(f"{when}  {human_amount(p.value, p.unit):>14}  {p.period or '-':8} "
+                   f"{p.source}{gone}\n    {p.url}\n    {p.sentence[:140]}")
+
+
+@app.command()
+def sources(config: ConfigOpt = None) -> None:
+    """Each source's health: last success, consecutive failures, last error, next due."""
+    store = _store(_settings(config))
+    for h in store.source_health():
+        last = f"{h.last_success_at:%Y-%m-%d %H:%M}" if h.last_success_at else "never"
+        err = f"  last error: {h.last_error}" if h.last_error else ""
+        typer.echo(f"{h.name:32} ok {last:16}  failures {h.consecutive_failures}{err}")
+    store.close()
+
+
+@alerts_app.command("list")
+def alerts_list(
+    failed: Annotated[bool, typer.Option("--failed", help="Only alerts that gave up.")] = False,
+    state: Annotated[str | None, typer.Option(help="pending, delivered or failed.")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """List alerts in the outbox with their delivery state."""
+    store = _store(_settings(config))
+    rows = store.alerts(state="failed" if failed else state)
+    store.close()
+    for a in rows:
+        err = f"  error: {a.last_error}" if a.last_error else ""
+        typer.echo(f"{a.id}  {a.state:9} {a.channel:12} {a.type:18} attempts {a.attempts}{err}")
+
+
+@alerts_app.command("retry")
+def alerts_retry(
+    alert_id: Annotated[str, typer.Argument(metavar="ID")],
+    config: ConfigOpt = None,
+) -> None:
+    """Put a failed alert back in the queue; the next dispatch sends it."""
+    store = _store(_settings(config))
+    try:
+        store.retry_alert(alert_id, utcnow())
+    except FigwatchError as exc:
+        raise _fail(str(exc), 1) from None
+    finally:
+        store.close()
+    typer.echo(f"alert {alert_id} queued for delivery")
+
+
 @app.command("parsers")
 def list_parsers() -> None:
     """List the site parsers and the domains they handle."""
@@ -149,9 +229,11 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         app()
-    except FetchError as exc:  # pragma: no cover - commands translate their own errors
+    except FigwatchError as exc:
+        # Commands translate the errors they expect; anything else from our own
+        # tree (a database gone away, say) still gets one line, not a traceback.
         typer.echo(f"figwatch: {exc}", err=True)
-        sys.exit(1)
+        sys.exit(2 if isinstance(exc, ConfigError) else 1)
 
 
 @app.command()

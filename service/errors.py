@@ -15,6 +15,8 @@ failed fetch outcome.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class FigwatchError(Exception):
     """Root of every error figwatch raises on purpose."""
@@ -33,7 +35,9 @@ class ConfigError(FigwatchError):
 
 
 class FetchError(FigwatchError):
-    """A source could not be fetched."""
+    """A source could not be fetched; `attempts` records each try (set by the fetcher)."""
+
+    attempts: tuple[Any, ...] = ()
 
     def __init__(self, url: str, reason: str, *, status: int | None = None) -> None:
         super().__init__(f"{url}: {reason}")

@@ -15,7 +15,15 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from .errors import ConfigError
@@ -141,6 +149,7 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///figwatch.db"
     listen: str = "127.0.0.1:8787"
+    api_token: SecretStr | None = None  # repr shows '**********', never the token
     user_agent: str = "figwatch/0.1 (+https://github.com/figwatch/figwatch)"
     allow_private_targets: bool = False
     respect_robots: bool = True

@@ -65,8 +65,8 @@ def test_dockerfile_install_and_entrypoint(tmp_path: Path) -> None:
     })
     (data / "figwatch.toml").write_text("")  # the volume's config: no sources yet
     entry = _exec_form(r"^ENTRYPOINT ")
-    proc = subprocess.Popen(entry, cwd=data, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
+    log = (tmp_path / "entrypoint.log").open("wb")
+    proc = subprocess.Popen(entry, cwd=data, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         health = _exec_form(r"HEALTHCHECK[^\n]*\\\n\s*CMD ")
         assert health[0] == "python"
@@ -76,10 +76,12 @@ def test_dockerfile_install_and_entrypoint(tmp_path: Path) -> None:
             result = subprocess.run([str(py), *cmd[1:]], env=env, capture_output=True)
             if result.returncode == 0:
                 break
-            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+            assert proc.poll() is None, (tmp_path / "entrypoint.log").read_text()
             assert time.monotonic() < deadline, result.stderr.decode()
             time.sleep(0.2)
         assert (data / "figwatch.db").exists()
     finally:
         proc.terminate()
-        assert proc.wait(timeout=20) == 0
+        code = proc.wait(timeout=20)
+        log.close()
+    assert code == 0, (tmp_path / "entrypoint.log").read_text()

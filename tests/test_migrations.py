@@ -14,7 +14,7 @@ from tests import backends
 db_url = backends.db_url
 
 TABLES = {"sources", "fetches", "pages", "page_versions", "observations", "series", "changes",
-          "alerts", "delivery_attempts"}
+          "alerts", "delivery_attempts", "figure_tracks"}
 
 
 def _tables(engine: sa.Engine) -> set[str]:

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .lexicon import KIND_PRIORITY, Lexicon, Metric, finditer, matchers
+from .numbers import ascii_lower
 
 _ADJACENT_RE = re.compile(r"\s*年?\s*(?:的|为|是|:)?\s*")
 _SINCE_AFTER_RE = re.compile(r"\s?年?\s?以来")
@@ -26,34 +27,73 @@ _SEGMENT_RE = re.compile(r"[;；]")
 _CLAUSE_RE = re.compile(r"[;；，。：、]|,(?!\d{3}(?!\d))|\s[-–—]\s")
 _ORD = {"first": 1, "second": 2, "third": 3, "fourth": 4, "一": 1, "二": 2, "三": 3, "四": 4,
         "1": 1, "2": 2, "3": 3, "4": 4, "上": 1, "下": 2}
-_EN_NUM = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-           "eight": 8, "nine": 9, "ten": 10}
-_YEAR = r"(?:19|20)\d\d"
-PERIOD_RE = re.compile(
-    rf"""
-      (?P<fy>(?i:fiscal(?:\s+year)?|FY)\s?'?(?P<fyy>{_YEAR}|\d\d)\b|(?P<fyz>{_YEAR})\s?财年)
-    | (?P<q>\bQ(?P<qn>[1-4])\s?(?P<qy>{_YEAR})\b|(?P<qy2>{_YEAR})\s?Q(?P<qn2>[1-4])\b
-        |(?i:(?P<qw>first|second|third|fourth)\s+quarter\s+of\s+)(?P<qy3>{_YEAR})
-        |(?P<qy4>{_YEAR})\s?年\s?第?(?P<qn4>[一二三四1-4])季度)
-    | (?P<h>\bH(?P<hn>[12])\s?(?P<hy>{_YEAR})\b|(?P<hy2>{_YEAR})\s?H(?P<hn2>[12])\b
-        |(?i:(?P<hw>first|second)\s+half\s+of\s+)(?P<hy3>{_YEAR})
-        |(?P<hy4>{_YEAR})\s?年\s?(?P<hn4>[上下])半年)
-    | (?P<rel>(?i:\blast\s+year\b|\bthis\s+year\b|\byear-to-date\b|\bnext\s+year\b)
-        |去年|今年|明年)
-    | (?P<ago>(?P<agon>\d{{1,2}}|(?i:one|two|three|four|five|six|seven|eight|nine|ten))
-        \s?(?:(?i:years?\s+ago)|年前))
-    | (?P<y>(?<![\d./:-])(?<!\d,)(?P<yy>{_YEAR})(?!\s?年前)
-        (?!\s?(?:亿|万|千|百|%|美元|元|个|家|倍|(?i:billion|million|trillion|thousand|percent)))(?![\d%.,]\d|\s?-\s?\d|[/:]\d)(?=\s?年|\b|[^\d]))
-    """,
-    re.VERBOSE,
+_YEAR_RE = re.compile(r"(?:19|20)\d\d")
+# Context around a year, matched on the ASCII-lower-cased sentence.
+_FY_BEFORE = re.compile(r"(?:fiscal\s+year|fiscal|fy)\s?'?$")
+_Q_BEFORE = re.compile(r"(?:q([1-4])|(first|second|third|fourth)\s+quarter\s+of)\s?$")
+_H_BEFORE = re.compile(r"(?:h([12])|(first|second)\s+half\s+of)\s?$")
+_AFTER = re.compile(
+    r"\s?(?:(?P<fy>财年)|年?\s?第?(?P<q>[一二三四1-4])季度|年\s?(?P<h>[上下])半年"
+    r"|q(?P<q2>[1-4])(?![a-z0-9])|h(?P<h2>[12])(?![a-z0-9])|(?P<ago>年前)|年?\s?(?P<since>以来))"
 )
+_NOT_YEAR_AFTER = re.compile(
+    r"\s?(?:亿|万|千|百|%|美元|元|个|家|倍|(?:billion|million|trillion|thousand|percent)(?![a-z]))"
+    r"|[\d%]|[.,]\d|\s?-\s?\d|[/:]\d"
+)
+_REL_RE = re.compile(
+    r"(?P<rel>last\s+year|this\s+year|year-to-date|next\s+year|去年|今年|明年)"
+    r"|(?P<ago>(?:\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten)\s?(?:years?\s+ago|年前))"
+)
+_REL_TRIGGERS = ("year", "去年", "今年", "明年", "年前")
+
+
+def _year_period(low: str, m: re.Match[str]) -> tuple[int, int, str] | None:
+    """The period a four-digit year names, with its span; "" for a comparison base
+    ("10 年前", "2022 年以来"); None when the digits are not a year here."""
+    s, e = m.span()
+    prev = low[s - 1] if s else " "
+    if prev.isdigit() or prev in "./:-" or (prev == "," and s > 1 and low[s - 2].isdigit()):
+        return None
+    if _NOT_YEAR_AFTER.match(low, e):
+        return None
+    year = m.group()
+    after = _AFTER.match(low, e)
+    if after:
+        g = after.group
+        if g("ago") or g("since"):
+            return s, after.end(), ""
+        if g("fy"):
+            return s, after.end(), f"FY{year}"
+        if g("q") or g("q2"):
+            return s, after.end(), f"{year}-Q{_ORD[g('q') or g('q2')]}"
+        if g("h") or g("h2"):
+            return s, after.end(), f"{year}-H{_ORD[g('h') or g('h2')]}"
+    window = low[max(0, s - 24) : s]
+    if b := _FY_BEFORE.search(window):
+        return s - len(window) + b.start(), e, f"FY{year}"
+    if b := _Q_BEFORE.search(window):
+        return s - len(window) + b.start(), e, f"{year}-Q{_ORD[b.group(1) or b.group(2)]}"
+    if b := _H_BEFORE.search(window):
+        return s - len(window) + b.start(), e, f"{year}-H{_ORD[b.group(1) or b.group(2)]}"
+    return s, e, year
+
+
+def _relative(m: re.Match[str], ref: dt.date | None) -> str | None:
+    if m.group("ago"):
+        return ""
+    if ref is None:
+        return None
+    word = m.group("rel")
+    delta = -1 if word in ("last year", "去年") else (1 if word in ("next year", "明年") else 0)
+    return str(ref.year + delta)
+
+
 # Comparison bases ("down from 2022", "较 2021 年") and full dates ("July 28, 2024")
 # are not the figure's reporting period.
 _BASE_BEFORE_RE = re.compile(
     r"(?:\b(?:from|than|since|compared\s+(?:to|with)|vs\.?|versus|over|down\s+from|up\s+from"
     r")|较|比|相比|与|自"
-    r"|\b(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{1,2},)\s*$",
-    re.IGNORECASE,
+    r"|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{1,2},)\s*$"
 )
 
 
@@ -80,30 +120,28 @@ class SentenceMentions:
     text: str = ""
 
 
-def _period_value(m: re.Match[str], ref: dt.date | None) -> str | None:
-    g = m.group
-    if g("fy"):
-        year = g("fyy") or g("fyz")
-        return f"FY{'20' + year if len(year) == 2 else year}"
-    if g("q"):
-        year = g("qy") or g("qy2") or g("qy3") or g("qy4")
-        n = g("qn") or g("qn2") or (g("qw") or "").lower() or g("qn4")
-        return f"{year}-Q{_ORD[n]}"
-    if g("h"):
-        year = g("hy") or g("hy2") or g("hy3") or g("hy4")
-        n = g("hn") or g("hn2") or (g("hw") or "").lower() or g("hn4")
-        return f"{year}-H{_ORD[n]}"
-    if g("rel") or g("ago"):
-        if ref is None:
-            return None
-        if g("ago"):
-            n = g("agon").lower()
-            return str(ref.year - int(_EN_NUM.get(n, n)))
-        word = g("rel").lower()
-        delta = -1 if ("last" in word or word == "去年") else (
-            1 if ("next" in word or word == "明年") else 0)
-        return str(ref.year + delta)
-    return g("yy")
+def _periods(sentence: str, low: str, ref: dt.date | None) -> list[Mention]:
+    found: list[tuple[int, int, str]] = []
+    for m in _YEAR_RE.finditer(low):
+        hit = _year_period(low, m)
+        if hit is not None:
+            found.append(hit)
+    if any(t in low for t in _REL_TRIGGERS):
+        for m in _REL_RE.finditer(low):
+            value = _relative(m, ref)
+            if value is not None:
+                found.append((m.start(), m.end(), value))
+    periods: list[Mention] = []
+    for start, end, value in sorted(found):
+        # "three years ago", "10 年前", "2022 年以来" mark a comparison base: they are
+        # kept as empty candidates so that a figure next to one gets no period.
+        possessive = sentence.startswith(("'s", "’s"), end)  # "2022's $5.5 billion"
+        if value and not possessive and _BASE_BEFORE_RE.search(low, max(0, start - 16), start):
+            # A base period still labels a figure right after it: "较 2022 年的 55%".
+            periods.append(Mention(start, end, value, rank=-1))
+            continue
+        periods.append(Mention(start, end, value))
+    return periods
 
 
 def find_mentions(sentence: str, lexicon: Lexicon, ref: dt.date | None) -> SentenceMentions:
@@ -117,24 +155,9 @@ def find_mentions(sentence: str, lexicon: Lexicon, ref: dt.date | None) -> Sente
             possessive = tail.startswith(("'s", "’s", "的"))
             rank = KIND_PRIORITY[ent.kind] * 2 + possessive
             entities.append(Mention(m.start(), m.end(), ent.name, rank))
-    metrics: list[Mention] = []
-    if mt.metric_re is not None:
-        for m in finditer(mt.metric_re, sentence):
-            metrics.append(Mention(m.start(), m.end(), "", 0, mt.metrics_of[m.group().lower()]))
-    periods: list[Mention] = []
-    for m in PERIOD_RE.finditer(sentence):
-        # "three years ago", "10 年前", "2022 年以来" mark a comparison base: they are
-        # kept as empty candidates so that a figure next to one gets no period.
-        since = _SINCE_AFTER_RE.match(sentence, m.end()) is not None
-        value = "" if m.group("ago") or since else _period_value(m, ref)
-        if value is None:
-            continue
-        possessive = sentence.startswith(("'s", "’s"), m.end())  # "2022's $5.5 billion"
-        if value and not possessive and _BASE_BEFORE_RE.search(sentence, max(0, m.start() - 16), m.start()):
-            # A base period still labels a figure right after it: "较 2022 年的 55%".
-            periods.append(Mention(m.start(), m.end(), value, rank=-1))
-            continue
-        periods.append(Mention(m.start(), m.end(), value))
+    low = ascii_lower(sentence)
+    metrics = [Mention(s, e, "", 0, found) for s, e, found in mt.find_metrics(low)]
+    periods = _periods(sentence, low, ref)
     cuts = [m.start() for m in _CLAUSE_RE.finditer(sentence)]
     segments = [m.start() for m in _SEGMENT_RE.finditer(sentence)]
     return SentenceMentions(entities, metrics, periods, cuts, segments, sentence)

@@ -29,11 +29,11 @@ from .attribution import SentenceMentions, attribute, find_mentions
 from .grammar import Amount, resolve_bare, scan
 from .lexicon import Lexicon, default_lexicon, matchers
 from .model import Conversion, Figure
-from .numbers import FULLWIDTH, normalise
+from .numbers import normalise, to_ascii_width
 from .units import is_currency
 
 _PREFILTER_RE = re.compile(
-    r"[0-9０-９]|[一二三四五六七八九十两]|(?i:percent|times|twice|double|tripled|quadrupled)"
+    r"[0-9０-９一二三四五六七八九十两]|(?=[PpTtDdQq])(?i:percent|times|twice|doubl|tripl|quadrupl)"
 )
 _URL_RE = re.compile(r"(?:https?://|www\.)[^\s<>\"'，。）)]+")
 _RANGE_GAP_RE = re.compile(r"\s*(?:-|–|—|~|～|至|到|to|and|through)\s*")
@@ -53,11 +53,11 @@ _CONVERSION_GAP_RE = re.compile(
 )
 _COUNT_CONTEXT_RE = re.compile(r"number of|数量|数目|总数", re.IGNORECASE)
 _CJK_RE = re.compile(r"[\u3400-\u9fff]")
-_LATIN_RE = re.compile(r"[A-Za-z]")
+_LATIN_RE = re.compile(r"[A-Za-z]+")
 
 
 def _working_text(text: str) -> str:
-    work = text.translate(FULLWIDTH)
+    work = to_ascii_width(text)
     if "http" in work or "www." in work:
         work = _URL_RE.sub(lambda m: " " * len(m.group()), work)
     return work
@@ -122,8 +122,9 @@ def _combine(work: str, amounts: list[Amount]) -> list[tuple[Amount, Conversion 
 
 
 def _lang_of(sentence: str) -> str:
+    """"zh" when there are at least as many CJK characters as Latin words."""
     cjk = len(_CJK_RE.findall(sentence))
-    return "zh" if cjk and cjk * 4 >= len(_LATIN_RE.findall(sentence)) else "en"
+    return "zh" if cjk and cjk >= len(_LATIN_RE.findall(sentence)) else "en"
 
 
 def extract(
@@ -143,6 +144,7 @@ def extract(
     spans = sentences.split(text)
     starts = [s for s, _ in spans]
     mentions: dict[int, SentenceMentions] = {}
+    langs: dict[int, str] = {}
     figures: list[Figure] = []
     for a, conversion in _combine(work, amounts):
         if a.kind == "drop":
@@ -160,7 +162,9 @@ def extract(
         assert a.unit is not None
         if k not in mentions:
             mentions[k] = find_mentions(sentence, lex, reference_date)
-        f_lang = lang or _lang_of(sentence)
+        if k not in langs:
+            langs[k] = lang or _lang_of(sentence)
+        f_lang = langs[k]
         entity, metric, period = attribute(
             mentions[k], a.start - s_start, a.end - s_start, a.unit, len(sentence), f_lang
         )

@@ -12,12 +12,13 @@ list numbering, footnote markers).
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from . import units as U
-from .numbers import normalise, parse_arabic, parse_en_words, parse_zh, scale_of
+from .numbers import ascii_lower, normalise, parse_arabic, parse_en_words, parse_zh, scale_of
 
 _EN_ONES = ("zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen"
             "|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen")
@@ -30,7 +31,11 @@ _ZH_SCALE = "万亿|千亿|百亿|十亿|千万|百万|十万|亿|万|兆"
 # a character class, so the regex engine can skip ahead on its first-character
 # set.  Left-context checks (no digit glued to a letter, a word boundary before an
 # English number word) are done in `scan`, where they do not slow the search.
-_PREFIX = r"(?:us|hk|nt)\s?\$|(?:a|c|s|r)\$|\$|(?:rmb|usd|cny|hkd|eur|gbp|jpy)|人民币|[€£¥￥]"
+_PREFIX = r"[$€£¥￥]"
+# Letter prefixes are found by looking back from the number (so that the regex's
+# first-character set stays small): "US$", "HK$ ", "RMB ", "USD", "人民币".
+_DOLLAR_CODE_RE = re.compile(r"(?:us|hk|nt|a|c|s|r)\s?$")
+_CODE_BEFORE_RE = re.compile(r"(?:rmb|usd|cny|hkd|eur|gbp|jpy|人民币)\s?$")
 _CUR_SUFFIX = (
     r"(?:u\.?s\.?\s?dollars?|hk\s?dollars|hong\s+kong\s+dollars|dollars?|yuan(?:\s+rmb)?"
     r"|renminbi|rmb|cny|usd|hkd|euros?|pounds(?:\s+sterling)?|yen)(?![a-z])"
@@ -66,33 +71,52 @@ _TAIL = rf"""
 def _amount_re(words: bool) -> re.Pattern[str]:
     num = _NUM_CORE + (_NUM_WORDS if words else "")
     return re.compile(
-        rf"(?:(?P<pre>{_PREFIX})\s?)?(?P<num>{num}){_TAIL}", re.VERBOSE
+        # The leading lookahead gives the engine a first-character set to skip on
+        # (an optional group in first position hides it): ~6x faster on prose.
+        rf"(?=[$€£¥￥0-9{_ZH_NUMERALS}a-z翻])(?:(?P<pre>{_PREFIX})\s?)?(?P<num>{num}){_TAIL}",
+        re.VERBOSE,
     )
 
 
 AMOUNT_RE = _amount_re(words=True)
 AMOUNT_RE_DIGITS = _amount_re(words=False)
-# Spelled-out numbers are read only before these (or as twice/doubled/翻番).
-_WORD_TRIGGERS = ("times", "percent", "per cent", "illion", "thousand", "twice", "doubl",
-                  "tripl", "quadrupl", "fold", "dozen", "hundred")
-_ASCII_LOWER = str.maketrans(
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz"
+# Spelled-out numbers are read only before these words, or are these words.
+_WORD_UNITS = ("times", "percent", "per cent", "hundred", "thousand", "million", "billion",
+               "trillion", "fold", "dozen")
+_WORD_MULTIPLES = ("twice", "double", "tripl", "quadrupled", "翻")
+_WORD_TRIGGER_RE = re.compile(
+    "(?=[" + "".join(sorted({w[0] for w in _WORD_UNITS + _WORD_MULTIPLES})) + "])(?:"
+    + "|".join(_WORD_UNITS + _WORD_MULTIPLES) + ")"
 )
 _NO_GLUE_BEFORE_DIGIT = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./")
 _NO_BEFORE_ZH = frozenset("第数几上成每" + _ZH_NUMERALS)
+
+
+def _letter_prefix(work: str, low: str, m: re.Match[str]) -> tuple[int, str] | None:
+    """(start, currency code) of a letter prefix right before the match, if any."""
+    s = m.start()
+    regex, suffix = (_DOLLAR_CODE_RE, "$") if m.group("pre") == "$" else (_CODE_BEFORE_RE, "")
+    if m.group("pre") and not suffix:
+        return None
+    b = regex.search(low, max(0, s - 4), s)
+    if b is None:
+        return None
+    start = b.start()
+    written = work[start:s].strip()
+    if written.upper() != written:
+        return None  # codes are written in capitals: "US$", "RMB", not "us"
+    if start and work[start - 1].isascii() and work[start - 1].isalpha():
+        return None
+    code = U.CURRENCY_PREFIX.get(written.replace(" ", "").lower() + suffix)
+    return (start, code) if code else None
 
 
 def _left_ok(work: str, m: re.Match[str]) -> bool:
     """The left-context checks the regex leaves out (see the note above `_PREFIX`)."""
     s = m.start()
     prev = work[s - 1] if s else " "
-    pre = m.group("pre")
-    if pre:
-        if not pre[0].isalpha():
-            return True
-        # Letter prefixes are codes written in capitals: "US$", "HK$", "RMB".
-        written = work[s : s + len(pre)]
-        return written.upper() == written and not (prev.isascii() and prev.isalpha())
+    if m.group("pre"):
+        return True
     if m.group("arabic"):
         if prev in _NO_GLUE_BEFORE_DIGIT:
             return False
@@ -103,20 +127,24 @@ def _left_ok(work: str, m: re.Match[str]) -> bool:
     return not (prev.isascii() and prev.isalnum())
 
 
-_QUALIFIER_RE = re.compile(
-    r"(?:(?P<approx>\b(?:about|approximately|approx\.|around|roughly|nearly|almost|close\s+to"
-    r"|some|an\s+estimated|estimated)|约|大约|大概|近|将近|接近|约合)"
-    r"|(?P<over>\b(?:over|more\s+than|exceeded|exceeding|exceeds|exceed|above|at\s+least"
-    r"|upwards\s+of|in\s+excess\s+of|surpassed|surpassing)|超过|超|逾|多于|突破|不少于)"
-    r"|(?P<under>\b(?:under|less\s+than|below|up\s+to|as\s+much\s+as|as\s+high\s+as|at\s+most"
-    r"|no\s+more\s+than|fewer\s+than)|不到|不足|少于|低于|高达|最多))\s*$",
-    re.IGNORECASE,
-)
+_QUALIFIERS: dict[str, str] = {
+    **dict.fromkeys(("about", "approximately", "approx.", "around", "roughly", "nearly",
+                     "almost", "close to", "some", "an estimated", "estimated", "约", "大约",
+                     "大概", "近", "将近", "接近", "约合"), "approx"),
+    **dict.fromkeys(("over", "more than", "exceeded", "exceeding", "exceeds", "exceed", "above",
+                     "at least", "upwards of", "in excess of", "surpassed", "surpassing", "超过",
+                     "超", "逾", "多于", "突破", "不少于"), "over"),
+    **dict.fromkeys(("under", "less than", "below", "up to", "as much as", "as high as",
+                     "at most", "no more than", "fewer than", "不到", "不足", "少于", "低于",
+                     "高达", "最多"), "under"),
+}
 _POST_QUALIFIER_RE = re.compile(r"\s?(?:(?P<over>以上|多|余)|(?P<approx>左右|上下))")
 _FOOTNOTE_AFTER_RE = re.compile(r"\d{1,9}(?![\d.,%])")
 _COUNTED_RE = re.compile(
     r"[ \t]+([A-Za-z][\w\-]*)(?:[ \t]+([A-Za-z][\w\-]*))?(?:[ \t]+([A-Za-z][\w\-]*))?"
 )
+_YEAR_DASH_BEFORE_RE = re.compile(r"(?:18|19|20)\d\d\s?[-–]\s?$")
+_LIST_MARK_RE = re.compile(r"\s?[.)、]")
 _MEASURE_AFTER_RE = re.compile(r"[ \t]?(?:[a-z]*[A-Z]{2,}[A-Za-z]*(?<!s)|[kMGTP]?(?:W|Wh|B|Hz|FLOPS|m|g)|km|kg)\b")
 _DATE_BEFORE_RE = re.compile(rf"\b(?i:{U.MONTHS})\.?\s$")
 _DATE_AFTER_RE = re.compile(rf"\s?(?:(?i:st|nd|rd|th)\b|\s(?i:{U.MONTHS})\b|[:/]\d|-(?i:year|month|day|week|hour)s?\b)")
@@ -143,19 +171,14 @@ class Amount:
     extra: dict[str, str] = field(default_factory=dict)
 
 
-def _group(m: re.Match[str], name: str) -> str | None:
-    """A group that only the word-reading pattern has."""
-    return m.group(name) if name in m.re.groupindex else None
-
-
-def _number(m: re.Match[str]) -> Decimal | None:
-    if m.group("arabic"):
-        return parse_arabic(m.group("arabic"))
-    if m.group("zh"):
-        return parse_zh(m.group("zh"))
-    if _group(m, "en"):
-        return parse_en_words(re.sub(r"\s+", " ", m.group("en")))
-    return parse_en_words(m.group("mult"))
+def _number(g: dict[str, str | None]) -> Decimal | None:
+    if g.get("arabic"):
+        return parse_arabic(g.get("arabic"))
+    if g.get("zh"):
+        return parse_zh(g.get("zh"))
+    if g.get("en"):
+        return parse_en_words(re.sub(r"\s+", " ", g.get("en")))
+    return parse_en_words(g.get("mult"))
 
 
 def _scale(raw: str | None) -> Decimal | None:
@@ -175,34 +198,44 @@ def _scale(raw: str | None) -> Decimal | None:
     return total
 
 
-def _currency(m: re.Match[str], lang_hint: str) -> str | None:
-    pre, suffix = m.group("pre"), m.group("cur")
+def _currency(g: dict[str, str | None], pre_code: str | None) -> str | None:
+    suffix = g.get("cur")
     if suffix:
-        code = U.CURRENCY_SUFFIX.get(re.sub(r"\s+", " ", suffix.strip().lower()))
+        code = U.CURRENCY_SUFFIX.get(" ".join(suffix.split()))
         if code:
             return code
-    if pre:
-        return U.CURRENCY_PREFIX.get(re.sub(r"\s+", "", pre).lower())
-    return None
+    if pre_code:
+        return pre_code
+    pre = g.get("pre")
+    return U.CURRENCY_PREFIX.get(pre) if pre else None
 
 
-def _base_unit(m: re.Match[str]) -> tuple[str | None, Decimal]:
+def _base_unit(g: dict[str, str | None], pre_code: str | None) -> tuple[str | None, Decimal]:
     """The unit and a multiplier it implies (成 is tens of percent)."""
-    if m.group("pct"):
+    if g.get("pct"):
         return "%", Decimal(1)
-    if m.group("times") or m.group("xmult") or m.lastgroup == "mult" or _group(m, "mult"):
+    if g.get("times") or g.get("xmult") or g.get("mult"):
         return "x", Decimal(1)
-    if m.group("cheng"):
+    if g.get("cheng"):
         return "%", Decimal(10)
-    code = _currency(m, "")
-    return code, Decimal(1)
+    return _currency(g, pre_code), Decimal(1)
 
 
-def _qualifier(work: str, start: int) -> str:
-    q = _QUALIFIER_RE.search(work, max(0, start - 28), start)
-    if not q:
-        return "exact"
-    return next(k for k in ("approx", "over", "under") if q.group(k))
+def _qualifier(low: str, start: int) -> str:
+    """The qualifier written right before `start`: the last one to three words
+    ("more than"), or the last one to three Chinese characters ("超过")."""
+    window = low[max(0, start - 24) : start].rstrip()
+    for size in (3, 2, 1):
+        kind = _QUALIFIERS.get(window[-size:])
+        if kind and (size == len(window) or not window[-size - 1].isalpha() or not window[-1].isascii()):
+            return kind
+    words = window.split()
+    for size in (3, 2):
+        if len(words) >= size:
+            kind = _QUALIFIERS.get(" ".join(words[-size:]))
+            if kind:
+                return kind
+    return "exact"
 
 
 def _line_start(work: str, start: int) -> bool:
@@ -212,12 +245,12 @@ def _line_start(work: str, start: int) -> bool:
     return i < 0 or work[i] == "\n"
 
 
-def _classify_bare(work: str, a: Amount, m: re.Match[str]) -> None:
+def _classify_bare(work: str, a: Amount, m: re.Match[str], g: dict[str, str | None]) -> None:
     """Decide what a unit-less number is: drop it, or leave it "bare" for later."""
     s, e = m.start("num"), a.end
     before, after = work[max(0, s - 12) : s], work[e : e + 12]
-    text = m.group("num")
-    if _group(m, "en") or m.group("zh"):
+    text = g.get("num")
+    if g.get("en") or g.get("zh"):
         # Spelled-out numbers without a unit are words, not figures ("one of the").
         a.kind = "drop"
         return
@@ -228,11 +261,11 @@ def _classify_bare(work: str, a: Amount, m: re.Match[str]) -> None:
         or _DATE_BEFORE_RE.search(before)
         or _DATE_AFTER_RE.match(after)
         or (s > 0 and work[s - 1] in ":/")
-        or re.search(r"(?:18|19|20)\d\d\s?[-–]\s?$", before)  # "2010-23"
+        or _YEAR_DASH_BEFORE_RE.search(before)  # "2010-23"
         or U.STOCK_SUFFIX_AFTER.match(after)
         or U.STOCK_EXCHANGE_BEFORE.search(work[max(0, s - 12) : s])
         or _RANK_BEFORE_RE.search(before)
-        or (_line_start(work, s) and re.match(r"\s?[.)、]", after))
+        or (_line_start(work, s) and _LIST_MARK_RE.match(after))
         or after.startswith(("s ", "s,", "s.", "'s"))  # 1980s, 2023's
     ):
         a.kind = "drop"
@@ -286,52 +319,101 @@ def _attach_suffixes(work: str, a: Amount) -> None:
             a.footnote = fm.group()
 
 
+def _word_starts(low: str) -> list[int]:
+    """Where spelled-out numbers start: before "times", "percent", "billion"...,
+    and the multiple words themselves ("twice", "doubled", "翻了一番")."""
+    starts: list[int] = []
+    for trigger in _WORD_MULTIPLES:
+        i = low.find(trigger)
+        while i >= 0:
+            starts.append(i)
+            i = low.find(trigger, i + 1)
+    for trigger in _WORD_UNITS:
+        i = low.find(trigger)
+        while i >= 0:
+            window = low[max(0, i - 40) : i]
+            words = window.split()
+            for n in (3, 2, 1):
+                if len(words) >= n and parse_en_words(" ".join(words[-n:])) is not None:
+                    head = words[-n]
+                    starts.append(i - len(window) + window.rfind(head, 0, len(window) - sum(
+                        len(w) for w in words[-n + 1 :]) if n > 1 else len(window)))
+                    break
+            i = low.find(trigger, i + 1)
+    return sorted(set(starts))
+
+
+def _matches(work: str, low: str) -> list[re.Match[str]]:
+    """Digit and Chinese-numeral matches in one pass; spelled-out ones where triggered."""
+    found = list(AMOUNT_RE_DIGITS.finditer(low))
+    if _WORD_TRIGGER_RE.search(low):
+        # Digit matches and word matches never overlap: a word number starts at a
+        # letter (or 翻) outside every digit match.
+        starts = [m.start() for m in found]
+        words = []
+        for start in _word_starts(low):
+            i = bisect.bisect_right(starts, start) - 1
+            if i >= 0 and found[i].end() > start:
+                continue
+            m = AMOUNT_RE.match(low, start)
+            if m is not None and (m.group("en") or m.group("mult")):
+                words.append(m)
+        if words:
+            found = sorted(found + words, key=lambda m: m.start())
+    return found
+
+
 def scan(work: str) -> list[Amount]:
     """Every number in `work` (already width-normalised) as an `Amount`, in order."""
     out: list[Amount] = []
-    low = work.translate(_ASCII_LOWER)
-    words = any(t in low for t in _WORD_TRIGGERS) or "翻" in low
-    pattern = AMOUNT_RE if words else AMOUNT_RE_DIGITS
-    pos = 0
-    while (m := pattern.search(low, pos)) is not None:
-        if not _left_ok(work, m):
-            # A rejected currency prefix may hide a good one ("as $37.1 billion").
-            pos = m.start() + 1 if m.group("pre") else m.end()
+    low = ascii_lower(work)
+    for m in _matches(work, low):
+        g = m.groupdict()
+        ms = m.start()
+        letter = None
+        if g.get("pre") == "$" or (ms and (low[ms - 1].isalpha() or (
+                low[ms - 1] == " " and ms > 1 and low[ms - 2].isalpha()))):
+            letter = _letter_prefix(work, low, m)
+        if letter is None and not _left_ok(work, m):
             continue
-        pos = m.end()
-        value = _number(m)
+        value = _number(g)
         if value is None:
             continue
-        scale = _scale(m.group("scale"))
-        raw_scale = m.group("scale") or ""
-        if m.group("scale") and scale is None:
+        scale = _scale(g.get("scale"))
+        raw_scale = g.get("scale") or ""
+        if g.get("scale") and scale is None:
             continue
-        unit, mult = _base_unit(m)
-        if raw_scale.strip() in ("k", "m", "b", "t", "K", "M", "B", "T") and not m.group("pre"):
+        unit, mult = _base_unit(g, letter[1] if letter else None)
+        has_pre = bool(g.get("pre") or letter)
+        if raw_scale.strip() in ("k", "m", "b", "t") and not has_pre:
             # A bare "8m" or "5G" is not read without a currency sign before it.
             continue
-        if m.group("cheng") and not m.group("zh"):
+        if g.get("cheng") and not g.get("zh"):
             unit = None
         value = value * (scale or 1) * mult
-        start = m.start()
+        start = letter[0] if letter else m.start()
         a = Amount(start, m.end(), normalise(value), unit, "figure", scaled=scale is not None)
         a.scale = scale or Decimal(1)
         if unit is None:
-            a.end = m.end("scale") if m.group("scale") else m.end("num")
+            a.end = m.end("scale") if g.get("scale") else m.end("num")
             a.kind = "bare"
-            if m.group("zh") and not m.group("scale") and m.group("zh")[-1] not in "万亿":
+            if g.get("zh") and not g.get("scale") and g.get("zh")[-1] not in "万亿":
                 counter = _zh_counter(work, a.end)
                 if counter is None or value < 10:
                     continue
-            _classify_bare(work, a, m)
+            _classify_bare(work, a, m, g)
+            if a.kind == "drop":
+                # Years, dates, codes, names: not figures, and never half of a range
+                # (the text between two amounts then no longer reads as "X to Y").
+                continue
             if a.kind == "bare":
                 counter = _zh_counter(work, a.end)
                 if counter:
                     a.unit, a.kind, a.noun = "count", "figure", counter
                     a.end = work.index(counter, a.end) + 1
-        elif _group(m, "en") and unit not in ("x", "%") and not m.group("scale"):
+        elif g.get("en") and unit not in ("x", "%") and not g.get("scale"):
             continue
-        a.qualifier = _qualifier(work, start)
+        a.qualifier = _qualifier(low, start)
         _attach_suffixes(work, a)
         out.append(a)
     return out

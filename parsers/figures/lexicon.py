@@ -185,14 +185,46 @@ def finditer(pattern: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
         yield m
 
 
+_TOKEN_RE = re.compile(r"[a-z0-9$]+(?:[-'.][a-z0-9]+)*")
+
+
 @dataclass(frozen=True, slots=True)
 class Matchers:
-    """Compiled look-ups for one lexicon."""
+    """Compiled look-ups for one lexicon.
+
+    Entities: one case-sensitive alternation.  Metrics: Latin terms are looked up
+    as word n-grams of the lower-cased sentence (a dict probe per word is much
+    cheaper than a long regex alternation); other terms (Chinese) by an
+    alternation whose first characters rarely occur in English text.
+    """
 
     entity_re: re.Pattern[str] | None
     entity_of: Mapping[str, Entity]
-    metric_re: re.Pattern[str] | None
     metrics_of: Mapping[str, tuple[Metric, ...]]
+    latin_terms: Mapping[tuple[str, ...], tuple[Metric, ...]]
+    first_words: frozenset[str]
+    longest: int
+    cjk_re: re.Pattern[str] | None
+
+    def find_metrics(self, low: str) -> list[tuple[int, int, tuple[Metric, ...]]]:
+        """(start, end, metrics) for every metric term in an ASCII-lower-cased sentence."""
+        out: list[tuple[int, int, tuple[Metric, ...]]] = []
+        if self.first_words:
+            tokens = list(_TOKEN_RE.finditer(low))
+            words = [t.group() for t in tokens]
+            i, n = 0, len(words)
+            while i < n:
+                if words[i] in self.first_words:
+                    for size in range(min(self.longest, n - i), 0, -1):
+                        found = self.latin_terms.get(tuple(words[i : i + size]))
+                        if found:
+                            out.append((tokens[i].start(), tokens[i + size - 1].end(), found))
+                            i += size - 1
+                            break
+                i += 1
+        if self.cjk_re is not None:
+            out.extend((m.start(), m.end(), self.metrics_of[m.group()]) for m in self.cjk_re.finditer(low))
+        return out
 
 
 _EDGE_L = r"(?<![A-Za-z0-9])"
@@ -213,12 +245,28 @@ def _compile(lexicon: Lexicon) -> Matchers:
         for term in metric.terms:
             key = term.lower()
             metrics_of[key] = (*metrics_of.get(key, ()), metric)
-    entity_re = (
-        re.compile(_alternation(entity_of)) if entity_of else None
+    entity_re = _first_char_guarded(list(entity_of)) if entity_of else None
+    latin: dict[tuple[str, ...], tuple[Metric, ...]] = {}
+    other: list[str] = []
+    for term, found in metrics_of.items():
+        words = tuple(_TOKEN_RE.findall(term))
+        if term[0].isascii() and " ".join(words) == " ".join(term.split()):
+            latin[words] = found
+        else:
+            other.append(term)
+    return Matchers(
+        entity_re,
+        entity_of,
+        metrics_of,
+        latin,
+        frozenset(k[0] for k in latin),
+        max((len(k) for k in latin), default=0),
+        _first_char_guarded(other) if other else None,
     )
-    metric_re = (
-        re.compile(_alternation(metrics_of), re.IGNORECASE)
-        if metrics_of
-        else None
-    )
-    return Matchers(entity_re, entity_of, metric_re, metrics_of)
+
+
+def _first_char_guarded(terms: list[str]) -> re.Pattern[str]:
+    """An alternation behind a lookahead on its first characters, which lets the
+    regex engine skip ahead instead of trying every branch at every position."""
+    firsts = "".join(sorted({re.escape(t[0]) for t in terms}))
+    return re.compile(f"(?=[{firsts}])(?:{_alternation(terms)})")

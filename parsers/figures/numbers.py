@@ -6,6 +6,7 @@ regular expressions that find candidates live in `grammar.py`.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 
 # Full-width ASCII (U+FF01..U+FF5E) and the ideographic space map 1:1 onto ASCII,
@@ -13,6 +14,25 @@ from decimal import Decimal, InvalidOperation
 FULLWIDTH = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F) if cp != 0xFF0C}
 FULLWIDTH[0x3000] = 0x20
 FULLWIDTH[0x2212] = ord("-")  # minus sign
+
+# ASCII upper → lower, 1:1, so a lowered copy keeps the offsets of the original.
+ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+_FULLWIDTH_RE = re.compile("[\uff01-\uff5e\u3000\u2212]")
+
+
+def to_ascii_width(text: str) -> str:
+    """Full-width forms → ASCII, 1:1 (str.translate is slow, so only when needed)."""
+    return text.translate(FULLWIDTH) if _FULLWIDTH_RE.search(text) else text
+
+
+def ascii_lower(text: str) -> str:
+    """A lower-cased copy with the same length and offsets as `text`."""
+    low = text.lower()
+    # str.lower() is fast; it only breaks offsets for the rare letters that
+    # lower-case to two characters ("İ"), so fall back to ASCII-only then.
+    return low if len(low) == len(text) else text.translate(ASCII_LOWER)
+
 
 MAX_DIGITS = 24  # longer digit runs are identifiers or garbage, never amounts
 

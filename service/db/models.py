@@ -42,6 +42,12 @@ class Source(Base):
     next_due_at: Mapped[datetime | None]
     lease_owner: Mapped[str | None] = mapped_column(sa.String(200))
     lease_until: Mapped[datetime | None]
+    # Operations-alert state (revision 0002): see service/health.py.
+    first_seen_at: Mapped[datetime | None]
+    consecutive_suspects: Mapped[int] = mapped_column(default=0, server_default="0")
+    alerted_errors: Mapped[list[str] | None] = mapped_column(sa.JSON)  # classes alerted
+    suspect_alerted: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    stale_alerted_at: Mapped[datetime | None]
 
 
 class Fetch(Base):
@@ -59,6 +65,7 @@ class Fetch(Base):
     bytes: Mapped[int | None]
     elapsed: Mapped[float | None]
     error: Mapped[str | None] = mapped_column(sa.Text)
+    figures: Mapped[int | None]  # figures found by an `ok` fetch (parser health; 0002)
 
 
 class Page(Base):
@@ -138,6 +145,31 @@ class Series(Base):
     latest_conversion_value: Mapped[Decimal | None]
     latest_conversion_unit: Mapped[str | None] = mapped_column(sa.String(16))
     latest_source: Mapped[str] = mapped_column(sa.String(200))
+    updated_at: Mapped[datetime]
+
+
+class FigureTrack(Base):
+    """Alert-confirmation state of one figure of a page at one `confirm_fetches` level.
+
+    `confirmed` is the confirmed figure (NULL: confirmed absent), `before` the
+    confirmed value it replaced (what a revert returns to); `pending` is a
+    different figure (or, with `pending_absent`, the figure's absence) seen
+    `streak` fetches in a row since `pending_since`.  See service/confirm.py.
+    """
+
+    __tablename__ = "figure_tracks"
+    __table_args__ = (sa.Index("ix_figure_tracks_page", "page_id", "level"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    page_id: Mapped[int] = mapped_column(sa.ForeignKey("pages.id", ondelete="CASCADE"))
+    page_key: Mapped[str] = mapped_column(sa.String(64))
+    level: Mapped[int]
+    confirmed: Mapped[dict[str, Any] | None]  # the confirmed figure, JSON (values as text)
+    before: Mapped[Decimal | None]
+    pending: Mapped[dict[str, Any] | None]  # the candidate figure, JSON (values as text)
+    pending_absent: Mapped[bool] = mapped_column(default=False)
+    streak: Mapped[int] = mapped_column(default=0)
+    pending_since: Mapped[datetime | None]
     updated_at: Mapped[datetime]
 
 

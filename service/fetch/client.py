@@ -123,7 +123,7 @@ class Fetcher:
                 with attempt:
                     final = await self._attempt(url, headers, attempts)
         except FetchError as exc:
-            exc.attempts = tuple(attempts)  # type: ignore[attr-defined]
+            exc.attempts = tuple(attempts)
             raise
         response = final.response
         media_type = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()

@@ -1,0 +1,173 @@
+"""One full `check` cycle over thousands of local article pages: pages/s, CPU/page, peak RSS.
+
+    .venv/bin/python bench/cycle.py                 # 10,000 pages, SQLite then PostgreSQL
+    .venv/bin/python bench/cycle.py --pages 2000 --backend sqlite
+
+A separate process serves distinct realistic pages (bench/pagegen.py) with
+ETags; cycle 1 fetches, parses, extracts and stores every page; cycle 2 finds
+every page unchanged (304).  Each backend runs in its own process so that
+peak RSS is that backend's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/figwatch_bench"
+
+
+def serve(pages: int) -> None:
+    """Serve /p/<i> pages (generated once, held in this process) until killed."""
+    from bench.pagegen import page, templates
+
+    tmpl = templates()
+    bodies = [page(i, tmpl).encode() for i in range(pages)]
+    etags = ['"' + hashlib.sha1(b).hexdigest() + '"' for b in bodies]
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:  # noqa: N802
+            i = int(self.path.rsplit("/", 1)[1])
+            if self.headers.get("If-None-Match") == etags[i]:
+                self.send_response(304)
+                self.send_header("ETag", etags[i])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(bodies[i])))
+            self.send_header("ETag", etags[i])
+            self.end_headers()
+            self.wfile.write(bodies[i])
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    sizes = sorted(len(b) for b in bodies)
+    print(json.dumps({"port": httpd.server_address[1], "bytes_median": sizes[len(sizes) // 2],
+                      "bytes_max": sizes[-1], "bytes_min": sizes[0]}), flush=True)
+    httpd.serve_forever()
+
+
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+async def measure(base: str, pages: int, database_url: str) -> dict[str, float]:
+    from bench.pagegen import parsers_by_path, templates
+    from service.runtime import Runtime
+    from service.settings import Settings, SourceConfig
+
+    tmpl = [p for p, _ in templates()]
+    parsers = parsers_by_path()
+    sources = tuple(
+        SourceConfig(name=f"p{i:05d}", url=f"{base}/p/{i}", every="1h",
+                     parser=parsers.get(tmpl[i % len(tmpl)]))
+        for i in range(pages)
+    )
+    settings = Settings(database_url=database_url, allow_private_targets=True,
+                        respect_robots=False, per_host_delay=0, max_concurrency=64,
+                        per_host_concurrency=64, sources=sources)
+    out: dict[str, float] = {}
+    async with Runtime(settings) as runtime:
+        for label in ("cycle1", "cycle2"):
+            cpu, wall = _cpu(), time.perf_counter()
+            report = await runtime.cycle()
+            wall = time.perf_counter() - wall
+            outcomes = [p.outcome for p in report.pages]
+            out[f"{label}_seconds"] = wall
+            out[f"{label}_pages_per_s"] = pages / wall
+            out[f"{label}_cpu_ms_per_page"] = 1000 * (_cpu() - cpu) / pages
+            for kind in ("ok", "unchanged", "failed"):
+                out[f"{label}_{kind}"] = outcomes.count(kind)  # type: ignore[arg-type]
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
+def _prepare_postgres() -> bool:
+    import psycopg
+
+    try:
+        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True) as c:
+            c.execute("DROP DATABASE IF EXISTS figwatch_bench WITH (FORCE)")
+            c.execute("CREATE DATABASE figwatch_bench")
+        return True
+    except psycopg.OperationalError as exc:
+        print(f"postgresql: skipped, server not reachable ({exc})")
+        return False
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pages", type=int, default=10_000)
+    ap.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
+    ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--base", help=argparse.SUPPRESS)
+    ap.add_argument("--database-url", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.serve:
+        serve(args.pages)
+        return
+    if args.base:  # child: one backend, report JSON
+        result = asyncio.run(measure(args.base, args.pages, args.database_url))
+        print(json.dumps(result))
+        return
+
+    server = subprocess.Popen([sys.executable, __file__, "--serve", "--pages", str(args.pages)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None
+        info = json.loads(server.stdout.readline())
+        base = f"http://127.0.0.1:{info['port']}"
+        print(f"{args.pages} pages served from {base}; sizes min/median/max "
+              f"{info['bytes_min']:,}/{info['bytes_median']:,}/{info['bytes_max']:,} bytes")
+        backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
+        for backend in backends:
+            if backend == "postgresql":
+                if not _prepare_postgres():
+                    continue
+                url = PG_URL
+            else:
+                url = f"sqlite:///{tempfile.mkdtemp(prefix='fw-cycle-')}/bench.db"
+            child = subprocess.run([sys.executable, __file__, "--pages", str(args.pages),
+                                    "--base", base, "--database-url", url],
+                                   capture_output=True, text=True, env=os.environ)
+            if child.returncode:
+                print(f"{backend}: FAILED\n{child.stderr[-3000:]}")
+                continue
+            r = json.loads(child.stdout.strip().splitlines()[-1])
+            print(f"\n{backend}:")
+            print(f"  cycle 1 (fetch+parse+extract+store): {r['cycle1_seconds']:.1f} s, "
+                  f"{r['cycle1_pages_per_s']:.0f} pages/s, {r['cycle1_cpu_ms_per_page']:.2f} "
+                  f"CPU ms/page  (ok {r['cycle1_ok']:.0f}, failed {r['cycle1_failed']:.0f})")
+            print(f"  cycle 2 (all 304):                  {r['cycle2_seconds']:.1f} s, "
+                  f"{r['cycle2_pages_per_s']:.0f} pages/s, {r['cycle2_cpu_ms_per_page']:.2f} "
+                  f"CPU ms/page  (unchanged {r['cycle2_unchanged']:.0f})")
+            print(f"  304 cycle speed-up: {r['cycle2_pages_per_s'] / r['cycle1_pages_per_s']:.1f}x"
+                  f"   peak RSS: {r['peak_rss_mb']:.0f} MB")
+    finally:
+        server.terminate()
+        server.wait()
+
+
+if __name__ == "__main__":
+    main()

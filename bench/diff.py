@@ -1,0 +1,148 @@
+"""Observations stored and diffed per second, and webhook deliveries per second.
+
+    .venv/bin/python bench/diff.py                       # SQLite file, then PostgreSQL
+    .venv/bin/python bench/diff.py --backend sqlite --pages 300 --alerts 2000
+
+Part 1 ingests `--pages` pages of real seed figures (the bundled snapshots,
+parsed and extracted once up front), first as baselines, then again with a
+tenth of the values changed, and reports observations per second through
+`Store.ingest` (diff, observations, changes, series, outbox rows in one
+transaction per page).  Part 2 queues `--alerts` webhook alerts and times the
+dispatcher delivering them, signed, to a local receiver that verifies them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import hashlib
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import parsers  # noqa: E402
+from parsers.figures import Figure  # noqa: E402
+from service.alerts import PendingAlert  # noqa: E402
+from service.channels import build_channels  # noqa: E402
+from service.outbox import Dispatcher  # noqa: E402
+from service.pipeline import figures_of  # noqa: E402
+from service.settings import RuleConfig, Settings, SourceConfig  # noqa: E402
+from service.store import Store  # noqa: E402
+from service.webhook_receiver import WebhookReceiver  # noqa: E402
+
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/figwatch_bench_diff"
+
+
+def seed_figures() -> list[tuple[bytes, list[Figure]]]:
+    out = []
+    for path in sorted((ROOT / "seeds" / "snapshots").rglob("*.html")):
+        body = path.read_bytes()
+        out.append((body, figures_of(parsers.extract(body))))
+    return out
+
+
+def bump(figs: list[Figure], every: int) -> list[Figure]:
+    return [dataclasses.replace(f, value=f.value * Decimal("1.1")) if i % every == 0 else f
+            for i, f in enumerate(figs)]
+
+
+def bench_ingest(url: str, pages: int) -> None:
+    seeds = seed_figures()
+    store = Store(url)
+    store.migrate()
+    store.sync_sources([SourceConfig(name=f"s{i}", url=f"https://example.com/{i}")
+                        for i in range(pages)])
+    rules = (RuleConfig(channels=("hook",)),)
+    for label, every in (("baseline", 0), ("10% changed", 10)):
+        n_obs = changes = 0
+        start = time.perf_counter()
+        for i in range(pages):
+            body, figs = seeds[i % len(seeds)]
+            figs = bump(figs, every) if every else figs
+            res = store.ingest(source=f"s{i}", url=f"https://example.com/{i}",
+                               at=datetime.now(UTC), figures=figs, body=body + label.encode(),
+                               content_hash=hashlib.sha256(body + label.encode()).hexdigest(),
+                               etag=None, last_modified=None, status=200, rules=rules,
+                               keep_versions=3)
+            n_obs += len(figs)
+            changes += len(res.changes)
+        secs = time.perf_counter() - start
+        print(f"  ingest {label:12}: {n_obs:6,} observations in {secs:5.1f} s = "
+              f"{n_obs / secs:7,.0f} obs/s  ({pages / secs:5.0f} pages/s, {changes:,} changes)")
+    store.close()
+
+
+async def bench_dispatch(url: str, n: int) -> None:
+    secret = "whsec_" + "c2VjcmV0LXNlY3JldC1zZWNyZXQ="
+    store = Store(url)
+    store.migrate()
+    now = datetime.now(UTC)
+    store.enqueue_alerts([
+        PendingAlert(id=str(uuid.uuid4()), channel="hook", type="figure.changed",
+                     data={"kind": "changed", "source": "bench", "new_value": str(i)},
+                     created_at=now)
+        for i in range(n)
+    ])
+    async with WebhookReceiver(secret) as receiver:
+        settings = Settings(database_url=url, allow_private_targets=True, channels=(
+            {"name": "hook", "kind": "webhook", "url": receiver.url, "secret": secret},))
+        channels = build_channels(settings)
+        dispatcher = Dispatcher(store, channels, give_up_after=timedelta(hours=1),
+                                batch_size=200, concurrency=32)
+        start = time.perf_counter()
+        delivered = 0
+        while delivered < n:
+            report = await dispatcher.run_once()
+            if report.total == 0:
+                break
+            delivered += report.delivered
+        secs = time.perf_counter() - start
+        await channels.aclose()
+    ok = sum(1 for r in receiver.received if r.verified)
+    print(f"  dispatch: {delivered:,} webhooks in {secs:5.1f} s = {delivered / secs:6,.0f}/s "
+          f"({ok:,} verified by the receiver, {len({r.headers['webhook-id'] for r in receiver.received}):,} distinct ids)")
+    store.close()
+
+
+def _fresh_pg() -> bool:
+    import psycopg
+
+    try:
+        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True) as c:
+            c.execute("DROP DATABASE IF EXISTS figwatch_bench_diff WITH (FORCE)")
+            c.execute("CREATE DATABASE figwatch_bench_diff")
+        return True
+    except psycopg.OperationalError as exc:
+        print(f"postgresql: skipped, not reachable ({exc})")
+        return False
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pages", type=int, default=300)
+    ap.add_argument("--alerts", type=int, default=2000)
+    ap.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
+    args = ap.parse_args()
+    for backend in (("sqlite", "postgresql") if args.backend == "both" else (args.backend,)):
+        if backend == "postgresql":
+            if not _fresh_pg():
+                continue
+            urls = (PG_URL, PG_URL)
+        else:
+            tmp = tempfile.mkdtemp(prefix="fw-diff-")
+            urls = (f"sqlite:///{tmp}/ingest.db", f"sqlite:///{tmp}/outbox.db")
+        print(f"{backend}:")
+        bench_ingest(urls[0], args.pages)
+        asyncio.run(bench_dispatch(urls[1], args.alerts))
+
+
+if __name__ == "__main__":
+    main()

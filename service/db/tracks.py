@@ -1,0 +1,186 @@
+"""Confirmation tracks in the database, advanced inside the caller's transaction.
+
+`Store.ingest` and `Store.record_unchanged` call `advance` with what the page
+states now (`Sighting`s); the tracks of every configured `confirm_fetches`
+level move one step (see `service.confirm`) and the confirmed changes come
+back per level, in the same transaction as the outbox rows they cause.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from ..alerts import Change
+from ..confirm import Seen, Track, step
+from ..diff import Keyed, PageDiff, Prior, Quantity
+from .models import FigureTrack, Page
+
+KIND_ORDER = {"changed": 0, "reverted": 0, "new": 1, "removed": 2}
+
+
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """One figure of this fetch: its key now, and what it was before (re-keying, init)."""
+
+    key: str
+    seen: Seen | None  # None: no longer on the page
+    prior_key: str | None = None
+    prior: Seen | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmed:
+    """A change confirmed at a level, and when its value was first seen."""
+
+    change: Change
+    since: datetime
+
+
+def seen_of_keyed(k: Keyed) -> Seen:
+    f = k.figure
+    return Seen(k.quantity, f.sentence, f.entity, f.metric, f.period)
+
+
+def seen_of_prior(p: Prior) -> Seen:
+    return Seen(p.quantity, p.sentence, p.entity, p.metric, p.period)
+
+
+def sightings_of_diff(diff: PageDiff, keyed: Sequence[Keyed]) -> list[Sighting]:
+    """Pairs and new figures in document order, then the removed ones."""
+    by_current = {id(p.current): p for p in diff.pairs}
+    out = []
+    for k in keyed:
+        pair = by_current.get(id(k))
+        if pair is not None:
+            out.append(Sighting(k.page_key, seen_of_keyed(k), pair.prior.page_key,
+                                seen_of_prior(pair.prior)))
+        elif any(k is n for n in diff.new):
+            out.append(Sighting(k.page_key, seen_of_keyed(k)))
+    out += [Sighting(p.page_key, None, p.page_key, seen_of_prior(p)) for p in diff.removed]
+    return out
+
+
+def sightings_unchanged(priors: Iterable[Prior]) -> list[Sighting]:
+    """An identical page (304 or same body): every active figure seen again."""
+    return [Sighting(p.page_key, seen_of_prior(p), p.page_key, seen_of_prior(p))
+            for p in priors]
+
+
+def advance(session: Session, page: Page, sightings: Sequence[Sighting], *,
+            levels: Iterable[int], at: datetime, source: str, url: str,
+            baseline: bool = False) -> dict[int, list[Confirmed]]:
+    """Move every track of `page` one fetch on; return the confirmed changes per level.
+
+    A missing track starts confirmed at the figure's previous value (or absent),
+    so tracks appear lazily for pages stored before this table existed and for
+    a level a new rule introduces.  On the baseline every figure starts confirmed.
+    """
+    wanted = sorted(set(levels) | {1})
+    rows = session.scalars(sa.select(FigureTrack).where(FigureTrack.page_id == page.id)
+                           .order_by(FigureTrack.id)).all()
+    stale = [r for r in rows if r.level not in wanted]
+    for r in stale:
+        session.delete(r)
+    out: dict[int, list[Confirmed]] = {}
+    for level in wanted:
+        level_rows = [r for r in rows if r.level == level]
+        out[level] = _advance_level(session, page, level_rows, sightings, level=level, at=at,
+                                    source=source, url=url, baseline=baseline)
+    return out
+
+
+def _advance_level(session: Session, page: Page, rows: Sequence[FigureTrack],
+                   sightings: Sequence[Sighting], *, level: int, at: datetime, source: str,
+                   url: str, baseline: bool) -> list[Confirmed]:
+    by_key: dict[str, FigureTrack] = {}
+    for r in rows:
+        if r.page_key in by_key:  # a duplicate left by a crash between replicas: keep one
+            session.delete(r)
+        else:
+            by_key[r.page_key] = r
+    # Re-key first (a lightly edited sentence gets a new key), all at once: keys may swap.
+    moved = {s.key: by_key.pop(s.prior_key) for s in sightings
+             if s.prior_key and s.prior_key != s.key and s.prior_key in by_key}
+    for key, row in moved.items():
+        displaced = by_key.pop(key, None)
+        if displaced is not None:
+            session.delete(displaced)
+        row.page_key = key
+        by_key[key] = row
+    found: list[Confirmed] = []
+    touched: set[str] = set()
+    for s in sightings:
+        if s.key in touched:
+            continue
+        touched.add(s.key)
+        row = by_key.get(s.key)
+        if row is None:
+            start = s.seen if baseline else s.prior
+            track = Track(s.key, level, start)
+        else:
+            track = track_of(row)
+        _step(session, page, row, track, s.seen, found, at=at, source=source, url=url)
+    for key, row in by_key.items():
+        if key not in touched:
+            _step(session, page, row, track_of(row), None, found, at=at, source=source, url=url)
+    found.sort(key=lambda c: KIND_ORDER.get(c.change.kind, 3))
+    return found
+
+
+def _step(session: Session, page: Page, row: FigureTrack | None, track: Track,
+          seen: Seen | None, found: list[Confirmed], *, at: datetime, source: str,
+          url: str) -> None:
+    change, since = step(track, seen, at=at, source=source, url=url)
+    if change is not None and since is not None:
+        found.append(Confirmed(change, since))
+    if track.dead:
+        if row is not None:
+            session.delete(row)
+        return
+    if row is None:
+        row = FigureTrack(page_id=page.id, page_key=track.page_key, level=track.level)
+        session.add(row)
+    row.confirmed = _seen_json(track.confirmed)
+    row.before = track.before
+    row.pending = _seen_json(track.pending)
+    row.pending_absent, row.streak = track.pending_absent, track.streak
+    row.pending_since, row.updated_at = track.pending_since, at
+
+
+def track_of(row: FigureTrack) -> Track:
+    return Track(row.page_key, row.level, _seen(row.confirmed), row.before, _seen(row.pending),
+                 row.pending_absent, row.streak, row.pending_since)
+
+
+def _text(v: Decimal | None) -> str | None:
+    return None if v is None else format(v, "f")
+
+
+def _dec(v: Any) -> Decimal | None:
+    return None if v is None else Decimal(str(v))
+
+
+def _seen_json(s: Seen | None) -> dict[str, Any] | None:
+    if s is None:
+        return None
+    q = s.quantity
+    return {"value": _text(q.value), "unit": q.unit, "low": _text(q.low), "high": _text(q.high),
+            "conv_value": _text(q.conv_value), "conv_unit": q.conv_unit,
+            "sentence": s.sentence, "entity": s.entity, "metric": s.metric, "period": s.period}
+
+
+def _seen(d: dict[str, Any] | None) -> Seen | None:
+    if d is None:
+        return None
+    value = _dec(d["value"])
+    assert value is not None
+    q = Quantity(value, d["unit"], _dec(d.get("low")), _dec(d.get("high")),
+                 _dec(d.get("conv_value")), d.get("conv_unit"))
+    return Seen(q, d.get("sentence") or "", d.get("entity"), d.get("metric"), d.get("period"))
