@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/figwatch_bench"
+from bench._pg import fresh_database  # noqa: E402
 
 
 def serve(pages: int) -> None:
@@ -41,7 +41,7 @@ def serve(pages: int) -> None:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             i = int(self.path.rsplit("/", 1)[1])
             if self.headers.get("If-None-Match") == etags[i]:
                 self.send_response(304)
@@ -103,18 +103,6 @@ async def measure(base: str, pages: int, database_url: str) -> dict[str, float]:
     return out
 
 
-def _prepare_postgres() -> bool:
-    import psycopg
-
-    try:
-        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True) as c:
-            c.execute("DROP DATABASE IF EXISTS figwatch_bench WITH (FORCE)")
-            c.execute("CREATE DATABASE figwatch_bench")
-        return True
-    except psycopg.OperationalError as exc:
-        print(f"postgresql: skipped, server not reachable ({exc})")
-        return False
-
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -143,9 +131,10 @@ def main() -> None:
         backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
         for backend in backends:
             if backend == "postgresql":
-                if not _prepare_postgres():
+                pg = fresh_database("figwatch_bench_cycle")
+                if pg is None:
                     continue
-                url = PG_URL
+                url = pg
             else:
                 url = f"sqlite:///{tempfile.mkdtemp(prefix='fw-cycle-')}/bench.db"
             child = subprocess.run([sys.executable, __file__, "--pages", str(args.pages),

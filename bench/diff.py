@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import parsers  # noqa: E402
+from bench._pg import fresh_database  # noqa: E402
 from parsers.figures import Figure  # noqa: E402
 from service.alerts import PendingAlert  # noqa: E402
 from service.channels import build_channels  # noqa: E402
@@ -37,8 +38,6 @@ from service.pipeline import figures_of  # noqa: E402
 from service.settings import RuleConfig, Settings, SourceConfig  # noqa: E402
 from service.store import Store  # noqa: E402
 from service.webhook_receiver import WebhookReceiver  # noqa: E402
-
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/figwatch_bench_diff"
 
 
 def seed_figures() -> list[tuple[bytes, list[Figure]]]:
@@ -107,22 +106,11 @@ async def bench_dispatch(url: str, n: int) -> None:
         secs = time.perf_counter() - start
         await channels.aclose()
     ok = sum(1 for r in receiver.received if r.verified)
+    ids = len({r.headers["webhook-id"] for r in receiver.received})
     print(f"  dispatch: {delivered:,} webhooks in {secs:5.1f} s = {delivered / secs:6,.0f}/s "
-          f"({ok:,} verified by the receiver, {len({r.headers['webhook-id'] for r in receiver.received}):,} distinct ids)")
+          f"({ok:,} verified by the receiver, {ids:,} distinct ids)")
     store.close()
 
-
-def _fresh_pg() -> bool:
-    import psycopg
-
-    try:
-        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True) as c:
-            c.execute("DROP DATABASE IF EXISTS figwatch_bench_diff WITH (FORCE)")
-            c.execute("CREATE DATABASE figwatch_bench_diff")
-        return True
-    except psycopg.OperationalError as exc:
-        print(f"postgresql: skipped, not reachable ({exc})")
-        return False
 
 
 def main() -> None:
@@ -133,9 +121,11 @@ def main() -> None:
     args = ap.parse_args()
     for backend in (("sqlite", "postgresql") if args.backend == "both" else (args.backend,)):
         if backend == "postgresql":
-            if not _fresh_pg():
+            ingest_db = fresh_database("figwatch_bench_diff")
+            outbox_db = fresh_database("figwatch_bench_outbox")
+            if ingest_db is None or outbox_db is None:
                 continue
-            urls = (PG_URL, PG_URL)
+            urls = (ingest_db, outbox_db)
         else:
             tmp = tempfile.mkdtemp(prefix="fw-diff-")
             urls = (f"sqlite:///{tmp}/ingest.db", f"sqlite:///{tmp}/outbox.db")

@@ -24,7 +24,7 @@ def templates() -> list[tuple[str, str]]:
 
 
 def page(i: int, tmpl: list[tuple[str, str]]) -> str:
-    path, html = tmpl[i % len(tmpl)]
+    _, html = tmpl[i % len(tmpl)]
     rng = random.Random(i)
 
     def bump(m: re.Match[str]) -> str:
