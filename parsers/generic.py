@@ -1,20 +1,28 @@
 """The generic main-content extractor: the fallback for every site without its own parser.
 
 How it decides what the main content is (ideas from readability, jusText and
-boilerpipe, tuned on the extraction-dev set, see `bench/extraction.py`):
+boilerpipe, tuned on the extraction-dev set with `bench/extraction.py`):
 
-1. One walk over the page (`generic_walk.walk`) drops what is never content —
-   scripts, `nav`/`aside`/`footer`, hidden nodes, and containers whose class
-   or id says sidebar, comments, share bar, cookie banner, ... — and cuts the
-   rest into runs of text, each knowing its link text and its element.
+1. One walk over the page (`generic_walk.walk`) skips what is never content
+   (scripts, styles, form widgets, `aria-hidden` and navigation landmarks) and
+   cuts the rest into runs of text, each knowing its link text, its element,
+   and its nearest "chrome-looking" ancestor: `nav`/`aside`/`footer`, a page
+   `header`, `hidden`/`display:none`, or a class/id saying sidebar, comments,
+   share bar, cookie banner, related, ...
 2. Each run gets a score: long, punctuated, link-poor text scores its length;
-   link-heavy runs (menus, tag clouds, "related" lists) score against.
-   Length is counted in characters so that Chinese, which has no spaces,
-   scores like English.
-3. Every element's score is the sum over its subtree; the main content is
-   the deepest element that still holds nearly all of the best score.
-4. The runs inside it become blocks, minus link-heavy runs; table cells get
-   their row and column headers when the table has header cells.
+   link-heavy runs (menus, tag clouds, but also the items of a listing) and
+   short labels score nothing.  Length is counted in characters, so Chinese, which has no
+   spaces, scores like English.  Text under a chrome-looking element scores
+   nothing, unless that element holds a large share of the page's content
+   (then it is a wrapper: page builders and JS-revealed pages put the whole
+   article inside one).
+3. Every element's score is the sum over its subtree; the main content is the
+   deepest element that still holds most of the best score.
+4. The runs inside it become blocks, minus those under chrome-looking
+   sub-elements.  Link-only runs inside the main container are kept: on
+   listing, documentation and service pages the links are the content.
+   Table cells get their row and column headers when the table has header
+   cells.
 
 An all-boilerplate page gives an empty Document.
 """
@@ -35,15 +43,11 @@ __all__ = ["GenericExtractor"]
 _PUNCT = re.compile(r"[.,;:!?。，、；：！？]")
 # A container must hold this share of the best subtree score to be preferred
 # over its (larger) ancestor.
-_DESCEND_SHARE = 0.85
+_DESCEND_SHARE = 0.8
 _SHORT = 25  # characters; shorter runs without punctuation are neutral (labels, buttons)
 _PUNCT_BONUS = 10.0
 _MIN_SCORE = 20.0  # below this nothing on the page looks like content
 _MAX_LINK_DENSITY = 0.5
-_KEEP_LINK_DENSITY = 0.8  # link-heavier runs inside the main container are still dropped
-# Link-heavy runs count against a container, but only lightly: a list of links is
-# sometimes the content itself (listing pages).
-_LINK_PENALTY = 0.1
 # A chrome-looking element holding this share of the page's content is a wrapper
 # ("sidebar-layout" around article and sidebar), not chrome.
 _WRAPPER_SHARE = 0.3
@@ -52,11 +56,12 @@ _UNLIKELY_FACTOR = 0.0  # content score kept by text inside a chrome-looking ele
 
 
 def _block_score(block: RawBlock) -> float:
-    """How much a run of text looks like content (> 0) or chrome (< 0)."""
+    """How much a run of text looks like article content (0 = no evidence either way)."""
     n = len(block.text)
     density = block.link_chars / n
     if density > _MAX_LINK_DENSITY:
-        return -_LINK_PENALTY * n * density
+        # neutral, not negative: a list of links is sometimes the content (listings)
+        return 0.0
     punct = len(_PUNCT.findall(block.text))
     if n < _SHORT and not punct:
         return 0.0
@@ -183,9 +188,7 @@ def select_blocks(w: Walk) -> list[RawBlock]:
     inside = _inside(w, container)
     return [
         b for b, g in zip(w.blocks, guards, strict=True)
-        if inside[b.owner]
-        and b.link_chars <= _KEEP_LINK_DENSITY * len(b.text)
-        and (g <= container or not inside[g])
+        if inside[b.owner] and (g <= container or not inside[g])
     ]
 
 
@@ -196,11 +199,7 @@ class GenericExtractor(SiteParser):
 
     def parse(self, tree: LexborHTMLParser, url: str | None) -> Document:
         meta = read_meta(tree)
-        try:
-            selected = select_blocks(walk(tree))
-        except RecursionError:  # pathological nesting: better empty than a crash
-            selected = []
-        blocks = _to_blocks(selected)
+        blocks = _to_blocks(select_blocks(walk(tree)))
         lang = meta.lang or guess_lang(" ".join(b.text for b in blocks[:50]))
         return Document(
             url=url,

@@ -27,6 +27,10 @@ _DATE_META = (
     "parsely-pub-date", "article.published",
 )
 _AUTHOR_META = ("author", "article:author", "dc.creator", "parsely-author", "byl")
+# Bylines in the markup (one combined query: lexbor walks the tree once per query).
+_AUTHOR_SELECTOR = "[itemprop=author], a[rel=author]"
+_BY_PREFIX = re.compile(r"^(?:by|written by|posted by|author:?)\s+", re.I)
+_MAX_AUTHOR_CHARS = 80
 
 
 @dataclass(slots=True)
@@ -104,6 +108,19 @@ def _strip_site_name(title: str) -> str:
     return best if len(best) >= 0.5 * len(title) or len(best.split()) >= 4 else title
 
 
+def _byline(tree: LexborHTMLParser) -> str | None:
+    """The author named in the first byline element, if it is a short name."""
+    node = tree.css_first(_AUTHOR_SELECTOR)
+    if node is None:
+        return None
+    name = node.css_first("[itemprop=name], a") or node
+    text = _clean(name.attributes.get("content") or name.text(deep=True))
+    if not text:
+        return None
+    text = _BY_PREFIX.sub("", text).strip()
+    return text if 0 < len(text) <= _MAX_AUTHOR_CHARS else None
+
+
 def guess_lang(text: str) -> str:
     """"zh" if CJK characters make up much of the letters, else "en"."""
     sample = text[:5000]
@@ -140,7 +157,7 @@ def read_meta(tree: LexborHTMLParser) -> Meta:
                    if k in meta and not meta[k].startswith(("http://", "https://"))), None)
     if not author:
         author = next((a for a in (_jsonld_author(i.get("author")) for i in items) if a), None)
-    out.author = author
+    out.author = author or _byline(tree)
 
     html = tree.css_first("html")
     declared = (html.attributes.get("lang") if html is not None else None) or meta.get(

@@ -6,9 +6,13 @@ which element it sits in (`owner`, an index into `Walk.parents`).  The
 scoring in `generic.py` then works on these flat lists, never on the tree,
 which keeps the Python work to one visit per node.
 
-Subtrees that are never main text (scripts, navigation, forms' widgets,
-hidden nodes, and elements whose class/id says sidebar, comments, share bar,
-cookie banner, ...) are skipped by `mem_id`; the tree is never modified.
+Subtrees that are never main text (scripts, styles, form widgets,
+`aria-hidden` nodes, navigation/banner/dialog landmarks) are skipped.
+Elements that merely look like chrome (`nav`, `aside`, `footer`, a page
+`header`, `hidden` or `display:none`, a class/id saying sidebar, comments,
+share bar, cookie banner, ...) are walked, and each run records the nearest
+such element as its `guard`; `generic.py` decides what that costs.  The tree
+is never modified.
 """
 
 from __future__ import annotations
@@ -41,6 +45,13 @@ _BLOCKISH = frozenset({
     "figure", "blockquote", "pre", "address", "hr", "form", "fieldset", "details", "summary",
     "center", "table", "tr", "thead", "tbody", "tfoot", "body", "html", "legend",
     "hgroup", "search", "nav", "aside", "footer",
+})
+# Inline elements are not recorded as elements: their text belongs to the enclosing block,
+# which keeps the element tree (and every pass over it) small.
+_INLINE = frozenset({
+    "a", "span", "strong", "em", "b", "i", "u", "small", "sup", "sub", "code", "abbr",
+    "time", "mark", "font", "cite", "q", "s", "del", "ins", "kbd", "var", "bdi", "bdo",
+    "data", "dfn", "samp", "tt", "big", "strike", "nobr",
 })
 # Hidden, or a landmark that is never the main text.  Checked in Python on the few
 # nodes that have these attributes: cheaper than substring selectors in lexbor.
@@ -92,7 +103,6 @@ _MAYBE_CONTENT = re.compile(
 # Chrome by their tag, but walked anyway: broken markup can leave a whole page inside
 # an unclosed <aside>, and streamed pages keep their body in <div hidden> until JS runs.
 _SOFT_TAGS = frozenset({"nav", "aside", "footer"})
-_KEEP_TAGS = frozenset({"html", "body", "article", "main", "td", "th", "tr", "table"})
 
 
 @dataclass(slots=True)
@@ -149,13 +159,11 @@ def _flags(root: LexborNode) -> dict[int, int]:
     for node in root.css(_HIDDEN_SELECTOR):
         attrs = node.attributes
         style = attrs.get("style")
-        if (
-            attrs.get("aria-hidden") == "true"
-            or (style and _HIDDEN_STYLE.search(style))
-            or (attrs.get("role") or "").strip().lower() in _CHROME_ROLES
-        ):
+        role = (attrs.get("role") or "").strip().lower()
+        if attrs.get("aria-hidden") == "true" or role in _CHROME_ROLES:
             flags[node.mem_id] = _HIDDEN
-        elif "hidden" in attrs:
+        elif "hidden" in attrs or (style and _HIDDEN_STYLE.search(style)):
+            # soft: JS-revealed pages keep the whole article in a display:none wrapper
             flags[node.mem_id] = _UNLIKELY
     return flags
 
@@ -253,6 +261,11 @@ def walk(tree: LexborHTMLParser) -> Walk:
                 t = tables[-1]
                 t[2] += 1
                 cell = (t[0], t[1], t[2], tag == "th")
+        if tag in _INLINE:
+            frames.append((cur, parent[1], tag, kind, parent[4] or tag == "a", parent[5],
+                           parent[6]))
+            cur = cur.child
+            continue
         eid = len(parents)
         parents.append(parent[1])
         tags.append(tag)

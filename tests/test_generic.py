@@ -257,3 +257,25 @@ def test_extractor_class_contract() -> None:
     assert GenericExtractor.domains == ()
     assert GenericExtractor.__doc__ and "\n" not in GenericExtractor.__doc__.strip()
     assert "generic" in parsers.parser_names()
+
+
+def test_article_inside_display_none_wrapper_is_still_found() -> None:
+    # Shops and streamed pages ship the content hidden and reveal it with JS.
+    paras = "".join(
+        f"<p>Sentence {i} describes the product in detail, with commas, at length.</p>"
+        for i in range(4)
+    )
+    html = (f"<html lang='en'><body><div style='display:none'><main>{paras}</main></div>"
+            "<div style='display: none'><p>Sign up for our newsletter today, it is free.</p>"
+            "</div></body></html>")
+    text = generic(html).text
+    assert "Sentence 0 describes the product" in text
+    assert "Sentence 3 describes the product" in text
+    assert "newsletter" not in text
+
+
+def test_byline_author_when_no_meta() -> None:
+    html = ("<html><body><article><p class='byline'>By <a rel='author' href='/a/li'>Li Ming</a>"
+            "</p><p>A long enough paragraph of article text, with commas, to be content.</p>"
+            "</article></body></html>")
+    assert generic(html).author == "Li Ming"

@@ -111,9 +111,12 @@ def test_odd_url_is_not_an_error(url: str) -> None:
 
 
 def test_deep_nesting_does_not_overflow() -> None:
-    html = "<div>" * 50_000 + "deep text, with punctuation, long enough to count." + "</div>" * 10
+    # far deeper than Python's recursion limit (lexbor itself slows down past ~10k levels)
+    html = "<div>" * 5_000 + "deep text, with punctuation, long enough to count." + "</div>" * 10
     check(html, None)
-    check("<b><i>" * 20_000, "https://example.com/")
+    doc = parsers.extract(html, None, parser="generic")
+    assert "deep text, with punctuation" in doc.text
+    check("<b><i>" * 5_000, "https://example.com/")
 
 
 def test_realistic_page_str_and_bytes_agree() -> None:
