@@ -76,7 +76,8 @@ class Score:
         if not self.matched:
             return 1.0
         ok = sum(
-            (g.entity, g.metric, g.period) == (f.entity, f.metric, f.period) for g, f in self.matched
+            (g.entity, g.metric, g.period) == (f.entity, f.metric, f.period)
+            for g, f in self.matched
         )
         return ok / len(self.matched)
 
@@ -153,7 +154,7 @@ def test_gold_files_exist() -> None:
 
 @pytest.mark.parametrize("path", GOLD_FILES, ids=lambda p: p.stem)
 def test_seed_report(path: Path) -> None:
-    score, figures, gold, text = score_seed(path)
+    score, _figures, gold, _text = score_seed(path)
     print(f"\n{path.stem}: {report(score)}")
     # Ranges and conversions named in the gold are read as one figure.
     for g, f in score.matched:
@@ -163,11 +164,12 @@ def test_seed_report(path: Path) -> None:
         f = by_anchor[anchor]
         assert f.conversion is not None, anchor
         assert (f.conversion.value, f.conversion.unit) == (Decimal(value), unit)
+        assert f.conversion.qualifier == qualifier
 
 
 @pytest.mark.parametrize("path", GOLD_FILES, ids=lambda p: p.stem)
 def test_seed_negatives(path: Path) -> None:
-    score, figures, gold, text = score_seed(path)
+    _score, figures, gold, text = score_seed(path)
     for neg in gold.get("negatives", []):
         pos = text.find(neg)
         assert pos >= 0, f"negative {neg!r} not in text"

@@ -17,16 +17,22 @@ import datetime as dt
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
+from typing import NamedTuple
 
-from .lexicon import KIND_PRIORITY, Lexicon, Metric, finditer, matchers
+from .lexicon import KIND_PRIORITY, Lexicon, Metric, matchers
 from .numbers import ascii_lower
 
 _ADJACENT_RE = re.compile(r"\s*年?\s*(?:的|为|是|:)?\s*")
 _SINCE_AFTER_RE = re.compile(r"\s?年?\s?以来")
 _SEGMENT_RE = re.compile(r"[;；]")
-_CLAUSE_RE = re.compile(r"[;；，。：、]|,(?!\d{3}(?!\d))|\s[-–—]\s")
-_ORD = {"first": 1, "second": 2, "third": 3, "fourth": 4, "一": 1, "二": 2, "三": 3, "四": 4,
-        "1": 1, "2": 2, "3": 3, "4": 4, "上": 1, "下": 2}
+_CLAUSE_RE = re.compile(
+    r"(?=[;；，。：、,\-–—])(?:[;；，。：、]|,(?!\d{3}(?!\d))|(?<=\s)[-–—](?=\s))"
+)
+_ORD = MappingProxyType({
+    "first": 1, "second": 2, "third": 3, "fourth": 4, "一": 1, "二": 2, "三": 3, "四": 4,
+    "1": 1, "2": 2, "3": 3, "4": 4, "上": 1, "下": 2,
+})
 _YEAR_RE = re.compile(r"(?:19|20)\d\d")
 # Context around a year, matched on the ASCII-lower-cased sentence.
 _FY_BEFORE = re.compile(r"(?:fiscal\s+year|fiscal|fy)\s?'?$")
@@ -44,7 +50,7 @@ _REL_RE = re.compile(
     r"(?P<rel>last\s+year|this\s+year|year-to-date|next\s+year|去年|今年|明年)"
     r"|(?P<ago>(?:\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten)\s?(?:years?\s+ago|年前))"
 )
-_REL_TRIGGERS = ("year", "去年", "今年", "明年", "年前")
+_REL_TRIGGER_RE = re.compile("year|去年|今年|明年|年前")
 
 
 def _year_period(low: str, m: re.Match[str]) -> tuple[int, int, str] | None:
@@ -69,11 +75,14 @@ def _year_period(low: str, m: re.Match[str]) -> tuple[int, int, str] | None:
         if g("h") or g("h2"):
             return s, after.end(), f"{year}-H{_ORD[g('h') or g('h2')]}"
     window = low[max(0, s - 24) : s]
-    if b := _FY_BEFORE.search(window):
+    # Substring checks first: the anchored searches are only run when they can match.
+    if ("fy" in window or "fiscal" in window) and (b := _FY_BEFORE.search(window)):
         return s - len(window) + b.start(), e, f"FY{year}"
-    if b := _Q_BEFORE.search(window):
+    if ("q" in window or "quarter" in window) and (b := _Q_BEFORE.search(window)):
         return s - len(window) + b.start(), e, f"{year}-Q{_ORD[b.group(1) or b.group(2)]}"
-    if b := _H_BEFORE.search(window):
+    if ("h1" in window or "h2" in window or "half" in window) and (
+        b := _H_BEFORE.search(window)
+    ):
         return s - len(window) + b.start(), e, f"{year}-H{_ORD[b.group(1) or b.group(2)]}"
     return s, e, year
 
@@ -97,14 +106,16 @@ _BASE_BEFORE_RE = re.compile(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Mention:
-    """Something named in a sentence: an entity, metric terms or a period."""
+class Mention(NamedTuple):
+    """Something named in a sentence: an entity, metric terms or a period.
+
+    (A NamedTuple: sentences create many and a frozen dataclass is slow to build.)
+    """
 
     start: int
     end: int
     value: str
-    rank: int = 0  # entity kind priority (+1 when possessive)
+    rank: int = 0  # entity kind priority (+1 when possessive); -1 for a comparison base
     metrics: tuple[Metric, ...] = ()
 
 
@@ -126,7 +137,7 @@ def _periods(sentence: str, low: str, ref: dt.date | None) -> list[Mention]:
         hit = _year_period(low, m)
         if hit is not None:
             found.append(hit)
-    if any(t in low for t in _REL_TRIGGERS):
+    if _REL_TRIGGER_RE.search(low):
         for m in _REL_RE.finditer(low):
             value = _relative(m, ref)
             if value is not None:
@@ -148,38 +159,38 @@ def find_mentions(sentence: str, lexicon: Lexicon, ref: dt.date | None) -> Sente
     """Entities, metric terms, periods and clause cuts of `sentence`."""
     mt = matchers(lexicon)
     entities: list[Mention] = []
-    if mt.entity_re is not None:
-        for m in finditer(mt.entity_re, sentence):
-            ent = mt.entity_of[m.group()]
-            tail = sentence[m.end() : m.end() + 2]
-            possessive = tail.startswith(("'s", "’s", "的"))
-            rank = KIND_PRIORITY[ent.kind] * 2 + possessive
-            entities.append(Mention(m.start(), m.end(), ent.name, rank))
+    for start, end, ent in mt.find_entities(sentence):
+        possessive = sentence.startswith(("'s", "’s", "的"), end)
+        rank = KIND_PRIORITY[ent.kind] * 2 + possessive
+        entities.append(Mention(start, end, ent.name, rank))
     low = ascii_lower(sentence)
     metrics = [Mention(s, e, "", 0, found) for s, e, found in mt.find_metrics(low)]
     periods = _periods(sentence, low, ref)
     cuts = [m.start() for m in _CLAUSE_RE.finditer(sentence)]
-    segments = [m.start() for m in _SEGMENT_RE.finditer(sentence)]
+    segments = (
+        [m.start() for m in _SEGMENT_RE.finditer(sentence)]
+        if ";" in sentence or "；" in sentence
+        else []
+    )
     return SentenceMentions(entities, metrics, periods, cuts, segments, sentence)
 
 
-def _tiers(
-    items: Sequence[Mention], start: int, end: int, clause: tuple[int, int], seg: tuple[int, int]
-) -> list[list[Mention]]:
-    """Before in clause, before in segment (;), after in clause, after in segment, before.
+# Where a mention sits relative to the figure: before it in its clause (0), before
+# it in its segment (1, segments end at ";"), after it in its clause (2), after it
+# in its segment (3), in an earlier segment (4), anywhere later (5).
+_ENTITY_ORDER = MappingProxyType({0: 0, 1: 1, 2: 2, 4: 3})
+_ENTITY_ORDER_ZH = MappingProxyType({**_ENTITY_ORDER, 3: 4})
+# A metric term or period in the figure's own clause wins by distance, either side.
+_NEAREST_ORDER = MappingProxyType({0: 0, 2: 0, 1: 1, 4: 2})
 
-    Callers skip the fourth: a mention later in the sentence, outside the
-    figure's clause, is usually the object of a comparison ("second only to
-    ByteDance"), not the figure's subject.
-    """
-    (lo, hi), (slo, shi) = clause, seg
-    return [
-        [c for c in items if lo <= c.start and c.end <= start],
-        [c for c in items if slo <= c.start < lo and c.end <= start],
-        [c for c in items if c.start >= end and c.end <= hi],
-        [c for c in items if c.start >= end and hi < c.end <= shi],
-        [c for c in items if c.start < slo],
-    ]
+
+def _where(c: Mention, start: int, end: int, bounds: tuple[int, int, int, int]) -> int:
+    lo, hi, slo, shi = bounds
+    if c.end <= start:
+        return 0 if c.start >= lo else (1 if c.start >= slo else 4)
+    if c.start >= end:
+        return 2 if c.end <= hi else (3 if c.end <= shi else 5)
+    return 5
 
 
 def _clause(cuts: Sequence[int], start: int, end: int, length: int) -> tuple[int, int]:
@@ -196,51 +207,51 @@ def _clause(cuts: Sequence[int], start: int, end: int, length: int) -> tuple[int
 def attribute(
     sm: SentenceMentions, start: int, end: int, unit: str, length: int, lang: str
 ) -> tuple[str | None, str | None, str | None]:
-    """(entity, metric, period) for a figure at [start, end) of the sentence."""
-    clause = _clause(sm.clause_cuts, start, end, length)
-    seg = _clause(sm.segment_cuts, start, end, length)
+    """(entity, metric, period) for a figure at [start, end) of the sentence.
+
+    Entities: the first place in `_ENTITY_ORDER` with a mention wins; there, a
+    name right before the number ("Europe (24%)"), then kind and possessive
+    rank, then the earliest (the subject).  Chinese puts an adverbial clause
+    before the subject ("在筹集 100 亿美元资金时，OpenAI ..."), so there a later
+    mention in the segment is a last resort.  A mention later in an English
+    sentence, outside the figure's clause, is usually the object of a comparison
+    ("second only to ByteDance") and is never used.
+    """
+    bounds = (*_clause(sm.clause_cuts, start, end, length),
+              *_clause(sm.segment_cuts, start, end, length))
+    order = _ENTITY_ORDER_ZH if lang == "zh" else _ENTITY_ORDER
     entity = metric = period = None
-    e_tiers = _tiers(sm.entities, start, end, clause, seg)
-    # Chinese puts an adverbial clause before the subject ("在筹集 100 亿美元资金时，
-    # OpenAI ..."), so a later mention in the segment is a fallback there.
-    e_tiers = _pick(e_tiers) + ([e_tiers[3]] if lang == "zh" else [])
-    for tier in e_tiers:
-        if tier:
-            # A name right before the number ("Europe (24%)") beats the clause subject.
-            best = max(tier, key=lambda c: (0 <= start - c.end <= 3, c.rank, -c.start))
-            entity = best.value
-            break
-    m_tiers = _tiers(sm.metrics, start, end, clause, seg)
-    # In its own clause the closest metric term wins, whichever side it is on.
-    m_tiers = [m_tiers[0] + m_tiers[2], m_tiers[1], m_tiers[4]]
-    for tier in m_tiers:
-        fits = [(c, mm) for c in tier for mm in c.metrics if mm.accepts(unit)]
-        if fits:
-            c, mm = min(fits, key=lambda p: _distance(p[0], start, end))
-            metric = mm.name
-            break
-    adjacent = [c for c in sm.periods if c.rank < 0 and 0 <= start - c.end <= 6
-                and _ADJACENT_RE.fullmatch(sentence_gap(sm, c.end, start))]
-    p_tiers = _tiers(_plain(sm.periods), start, end, clause, seg)
-    # Like metrics, a period in the figure's own clause wins by distance ("up from 55% in 2022").
-    for tier in [adjacent, p_tiers[0] + p_tiers[2], p_tiers[1], p_tiers[4]]:
-        if tier:
-            period = min(tier, key=lambda c: _distance(c, start, end)).value or None
-            break
+    best_key: tuple[int, ...] | None = None
+    for c in sm.entities:
+        tier = order.get(_where(c, start, end, bounds))
+        if tier is None:
+            continue
+        key = (tier, not 0 <= start - c.end <= 3, -c.rank, c.start)
+        if best_key is None or key < best_key:
+            best_key, entity = key, c.value
+    near_key: tuple[int, int] | None = None
+    for c in sm.metrics:
+        tier = _NEAREST_ORDER.get(_where(c, start, end, bounds))
+        if tier is None:
+            continue
+        fit = next((mm for mm in c.metrics if mm.accepts(unit)), None)
+        near = (tier, _distance(c, start, end))
+        if fit is not None and (near_key is None or near < near_key):
+            near_key, metric = near, fit.name
+    near_key = None
+    for c in sm.periods:
+        if c.rank < 0:
+            # A comparison base labels only a figure right after it: "较 2022 年的 55%".
+            if 0 <= start - c.end <= 6 and _ADJACENT_RE.fullmatch(sm.text, c.end, start):
+                return entity, metric, c.value
+            continue
+        tier = _NEAREST_ORDER.get(_where(c, start, end, bounds))
+        if tier is None:
+            continue
+        near = (tier, _distance(c, start, end))
+        if near_key is None or near < near_key:
+            near_key, period = near, c.value or None
     return entity, metric, period
-
-
-def sentence_gap(sm: SentenceMentions, a: int, b: int) -> str:
-    """The sentence text between two offsets."""
-    return sm.text[a:b]
-
-
-def _plain(items: Sequence[Mention]) -> list[Mention]:
-    return [c for c in items if c.rank >= 0]
-
-
-def _pick(tiers: list[list[Mention]]) -> list[list[Mention]]:
-    return [tiers[0], tiers[1], tiers[2], tiers[4]]
 
 
 def _distance(c: Mention, start: int, end: int) -> int:

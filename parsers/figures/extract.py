@@ -33,7 +33,9 @@ from .numbers import normalise, to_ascii_width
 from .units import is_currency
 
 _PREFILTER_RE = re.compile(
-    r"[0-9０-９一二三四五六七八九十两]|(?=[PpTtDdQq])(?i:percent|times|twice|doubl|tripl|quadrupl)"
+    r"[0-9０-９零〇一二两三四五六七八九十百千万亿]"
+    r"|(?=[PpTtDdQqIiHhFf])(?i:per\s?cent|times|twice|doubl|tripl|quadrupl|illion|hundred"
+    r"|thousand|dozen|fold)"
 )
 _URL_RE = re.compile(r"(?:https?://|www\.)[^\s<>\"'，。）)]+")
 _RANGE_GAP_RE = re.compile(r"\s*(?:-|–|—|~|～|至|到|to|and|through)\s*")
@@ -42,15 +44,21 @@ _RANGE_CONTEXT_RE = re.compile(
     re.IGNORECASE,
 )
 _CHANGE_BEFORE_RE = re.compile(
-    r"(?:\b(?:by|from|added|add|adds|up|down|rose|fell|increased|decreased|grew|gained)"
-    r"(?:\s+(?:about|approximately|nearly|almost|over|more\s+than|as\s+much\s+as))?|从)\s*$",
+    r"\b(?:by|from|added|adds|add|up|down|rose|risen|fell|fallen|increased|decreased|grew"
+    r"|gained|jumped|climbed|dropped|declined|surged|soared|shrunk|shrank|plunged)\b"
+    r"[^,;，；]{0,40}$",
     re.IGNORECASE,
+)
+_BETWEEN_RE = re.compile(r"between\s*(?:\S+\s*)?$", re.IGNORECASE)
+_EXPLICIT_RANGE_RE = re.compile(
+    r"(?:between|ranging\s+from|range\s+of|从)\s*(?:\S+\s*)?$", re.IGNORECASE
 )
 _CONVERSION_GAP_RE = re.compile(
     r"\s*(?:[(（]\s*(?:(?:about|approximately|approx\.|around|roughly|or|i\.e\.|约合|约|大约|折合|合)\s*)?"
     r"|(?:equals|equal\s+to|is\s+equal\s+to|is\s+about|=|≈|约合|折合)\s*)",
     re.IGNORECASE,
 )
+MAX_SENTENCE = 2000
 _COUNT_CONTEXT_RE = re.compile(r"number of|数量|数目|总数", re.IGNORECASE)
 _CJK_RE = re.compile(r"[\u3400-\u9fff]")
 _LATIN_RE = re.compile(r"[A-Za-z]+")
@@ -64,31 +72,36 @@ def _working_text(text: str) -> str:
 
 
 def _is_range(work: str, a: Amount, b: Amount, gap: str) -> bool:
-    if b.unit is None or (a.unit is not None and a.unit != b.unit):
+    """Whether "A <gap> B" is one range.  "-", "~", "至" always join; "and" only
+    after "between"; "to"/"到" join unless the clause says the amount changed
+    ("rose by $9.6 billion to $129.5 billion", "from a peak of HK$320 billion to
+    HK$53.7 billion") — except where it speaks of an estimate ("expected to lose
+    0.756 billion yuan to 0.924 billion yuan")."""
+    if b.unit is None and (a.unit is None or b.kind != "bare" or gap.strip() not in "-–~～至"):
+        return False  # only "$2-3 billion" lends the first unit to a bare second bound
+    if a.unit is not None and b.unit is not None and a.unit != b.unit:
         return False
     word = gap.strip()
     window = work[max(0, a.start - 160) : a.start].rsplit("\n", 1)[-1]
-    if word == "and" or word == "through":
-        return re.search(r"between\s*(?:\S+\s*)?$", window, re.IGNORECASE) is not None
+    if word in ("and", "through"):
+        return _BETWEEN_RE.search(window) is not None
     if word in ("to", "到"):
-        if re.search(r"(?:between|ranging\s+from|range\s+of|从)\s*(?:\S+\s*)?$", window, re.I):
+        if _EXPLICIT_RANGE_RE.search(window) or _RANGE_CONTEXT_RE.search(window):
             return True
-        if _RANGE_CONTEXT_RE.search(window):
-            return True
-        return a.unit is None and not _CHANGE_BEFORE_RE.search(window)
+        return _CHANGE_BEFORE_RE.search(window) is None
     return True
 
 
 def _merge_range(a: Amount, b: Amount) -> Amount:
     low = a.value
-    if a.unit is None and not a.scaled and b.scaled:
+    if not a.scaled and b.scaled:  # "26.47 to 39.84 percent", "$2-3 billion"
         low = normalise(low * b.scale)
     high = b.value
     if low > high and not a.scaled and low / 10 <= high:
         low = normalise(low / 10)  # MT damage: only the upper bound was converted from 亿
     low, high = min(low, high), max(low, high)
     qualifier = a.qualifier if a.qualifier != "exact" else b.qualifier
-    merged = Amount(a.start, b.end, normalise((low + high) / 2), b.unit, "figure",
+    merged = Amount(a.start, b.end, normalise((low + high) / 2), b.unit or a.unit, "figure",
                     scaled=True, qualifier=qualifier, footnote=b.footnote, noun=b.noun,
                     low=low, high=high)
     return merged
@@ -111,7 +124,7 @@ def _combine(work: str, amounts: list[Amount]) -> list[tuple[Amount, Conversion 
                 and _CONVERSION_GAP_RE.fullmatch(gap)
             ):
                 close = re.match(r"\s*[)）]", work[b.end : b.end + 3])
-                if close or "(" not in gap and "（" not in gap:
+                if close or ("(" not in gap and "（" not in gap):
                     a.end = b.end + (close.end() if close else 0)
                     out.append((a, Conversion(b.value, b.unit, b.qualifier)))  # type: ignore[arg-type]
                     i += 2
@@ -123,8 +136,9 @@ def _combine(work: str, amounts: list[Amount]) -> list[tuple[Amount, Conversion 
 
 def _lang_of(sentence: str) -> str:
     """"zh" when there are at least as many CJK characters as Latin words."""
-    cjk = len(_CJK_RE.findall(sentence))
-    return "zh" if cjk and cjk >= len(_LATIN_RE.findall(sentence)) else "en"
+    if not _CJK_RE.search(sentence):
+        return "en"
+    return "zh" if len(_CJK_RE.findall(sentence)) >= len(_LATIN_RE.findall(sentence)) else "en"
 
 
 def extract(
@@ -151,9 +165,16 @@ def extract(
             continue
         k = max(0, bisect.bisect_right(starts, a.start) - 1)
         s_start, s_end = spans[k] if spans else (0, len(text))
+        if s_end - s_start > MAX_SENTENCE:
+            # Text without sentence punctuation (tables, garbage): attribute from a
+            # window around the figure, so work and memory stay linear.
+            s_start = max(s_start, a.start - MAX_SENTENCE // 8)
+            s_end = min(s_end, a.end + MAX_SENTENCE // 8)
+            k = -1 - a.start  # a window of its own, not shared
         sentence = text[s_start:s_end]
         if a.kind == "bare":
-            if _COUNT_CONTEXT_RE.search(work, s_start, a.start) and a.value >= 2:
+            context_from = max(s_start, a.start - 120)
+            if _COUNT_CONTEXT_RE.search(work, context_from, a.start) and a.value >= 2:
                 a.unit, a.kind = "count", "figure"
             else:
                 resolve_bare(work, a)

@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import bisect
 import re
-from dataclasses import dataclass, field
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal
+from types import MappingProxyType
 
 from . import units as U
 from .numbers import ascii_lower, normalise, parse_arabic, parse_en_words, parse_zh, scale_of
@@ -35,6 +38,7 @@ _PREFIX = r"[$€£¥￥]"
 # Letter prefixes are found by looking back from the number (so that the regex's
 # first-character set stays small): "US$", "HK$ ", "RMB ", "USD", "人民币".
 _DOLLAR_CODE_RE = re.compile(r"(?:us|hk|nt|a|c|s|r)\s?$")
+_CODE_LAST = frozenset("BDYPRK币")  # last letters of RMB USD CNY JPY EUR GBP HKD 人民币
 _CODE_BEFORE_RE = re.compile(r"(?:rmb|usd|cny|hkd|eur|gbp|jpy|人民币)\s?$")
 _CUR_SUFFIX = (
     r"(?:u\.?s\.?\s?dollars?|hk\s?dollars|hong\s+kong\s+dollars|dollars?|yuan(?:\s+rmb)?"
@@ -42,12 +46,16 @@ _CUR_SUFFIX = (
     r"|美元|美金|港元|港币|欧元|英镑|日元|韩元|元人民币|人民币|元"
 )
 _ZH_NUMERALS = "零〇一二两三四五六七八九十百千万亿"
+# A Chinese-numeral amount is read only before a unit: currency (元, 美元...),
+# 倍, 成, or a measure word.  (Without one, 一 and 二 are words: 一些, 第二.)
+_ZH_UNIT_STARTS = "倍成元美港欧日韩人英" + "个家笔枚台名位款项次张件户座颗块套辆部份只条"
 _NUM_CORE = rf"""
         (?P<arabic>(?:\d{{1,3}}(?:,\d{{3}})+(?![\d])|\d+)(?:\.\d+)?)
-      | (?P<zh>[{_ZH_NUMERALS}]+)
+      | (?P<zh>[{_ZH_NUMERALS}]++(?=\s?[{_ZH_UNIT_STARTS}]))
 """
 _NUM_WORDS = rf"""
-      | (?P<en>(?:a\s+)?dozen|(?:{_EN_TENS})(?:[-\s](?:one|two|three|four|five|six|seven|eight|nine))?
+      | (?P<en>(?:a\s+)?dozen
+               |(?:{_EN_TENS})(?:[-\s](?:one|two|three|four|five|six|seven|eight|nine))?
                |(?:{_EN_ONES})|a\s+hundred)(?:\s+hundred)?(?![a-z])
       | (?P<mult>(?:twice|doubled|double(?![-\w])|tripled|triple(?![-\w])|quadrupled)(?![a-z])
                |翻了?[一两]番)
@@ -73,7 +81,8 @@ def _amount_re(words: bool) -> re.Pattern[str]:
     return re.compile(
         # The leading lookahead gives the engine a first-character set to skip on
         # (an optional group in first position hides it): ~6x faster on prose.
-        rf"(?=[$€£¥￥0-9{_ZH_NUMERALS}a-z翻])(?:(?P<pre>{_PREFIX})\s?)?(?P<num>{num}){_TAIL}",
+        rf"(?=[$€£¥￥0-9{_ZH_NUMERALS}{'a-z翻' if words else ''}])"
+        rf"(?:(?P<pre>{_PREFIX})\s?)?(?P<num>{num}){_TAIL}",
         re.VERBOSE,
     )
 
@@ -81,14 +90,12 @@ def _amount_re(words: bool) -> re.Pattern[str]:
 AMOUNT_RE = _amount_re(words=True)
 AMOUNT_RE_DIGITS = _amount_re(words=False)
 # Spelled-out numbers are read only before these words, or are these words.
-_WORD_UNITS = ("times", "percent", "per cent", "hundred", "thousand", "million", "billion",
-               "trillion", "fold", "dozen")
+# Substrings of the unit words ("illion" for million/billion/trillion, "cent" for
+# percent / per cent): fewer look-ups per sentence.
+_WORD_UNITS = ("times", "cent", "hundred", "thousand", "illion", "fold", "dozen")
 _WORD_MULTIPLES = ("twice", "double", "tripl", "quadrupled", "翻")
-_WORD_TRIGGER_RE = re.compile(
-    "(?=[" + "".join(sorted({w[0] for w in _WORD_UNITS + _WORD_MULTIPLES})) + "])(?:"
-    + "|".join(_WORD_UNITS + _WORD_MULTIPLES) + ")"
-)
-_NO_GLUE_BEFORE_DIGIT = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./")
+_WORD_RE = re.compile(r"\S+")
+_NO_GLUE_BEFORE_DIGIT = frozenset(string.ascii_letters + string.digits + "_./")
 _NO_BEFORE_ZH = frozenset("第数几上成每" + _ZH_NUMERALS)
 
 
@@ -127,7 +134,7 @@ def _left_ok(work: str, m: re.Match[str]) -> bool:
     return not (prev.isascii() and prev.isalnum())
 
 
-_QUALIFIERS: dict[str, str] = {
+_QUALIFIERS: Mapping[str, str] = MappingProxyType({
     **dict.fromkeys(("about", "approximately", "approx.", "around", "roughly", "nearly",
                      "almost", "close to", "some", "an estimated", "estimated", "约", "大约",
                      "大概", "近", "将近", "接近", "约合"), "approx"),
@@ -137,19 +144,36 @@ _QUALIFIERS: dict[str, str] = {
     **dict.fromkeys(("under", "less than", "below", "up to", "as much as", "as high as",
                      "at most", "no more than", "fewer than", "不到", "不足", "少于", "低于",
                      "高达", "最多"), "under"),
-}
+})
+# Longest first, so "more than" is tried before "than" would be (and "约合" before "合").
+_QUALIFIER_PHRASES = tuple(sorted(_QUALIFIERS, key=len, reverse=True))
+_QUALIFIER_ENDINGS = tuple(" ".join(p.split()) for p in _QUALIFIER_PHRASES)
 _POST_QUALIFIER_RE = re.compile(r"\s?(?:(?P<over>以上|多|余)|(?P<approx>左右|上下))")
 _FOOTNOTE_AFTER_RE = re.compile(r"\d{1,9}(?![\d.,%])")
 _COUNTED_RE = re.compile(
     r"[ \t]+([A-Za-z][\w\-]*)(?:[ \t]+([A-Za-z][\w\-]*))?(?:[ \t]+([A-Za-z][\w\-]*))?"
 )
+_YEAR_HEADS = ("18", "19", "20")
 _YEAR_DASH_BEFORE_RE = re.compile(r"(?:18|19|20)\d\d\s?[-–]\s?$")
 _LIST_MARK_RE = re.compile(r"\s?[.)、]")
-_MEASURE_AFTER_RE = re.compile(r"[ \t]?(?:[a-z]*[A-Z]{2,}[A-Za-z]*(?<!s)|[kMGTP]?(?:W|Wh|B|Hz|FLOPS|m|g)|km|kg)\b")
+_MEASURE_AFTER_RE = re.compile(
+    r"[ \t]?(?:[a-z]*[A-Z]{2,}[A-Za-z]*(?<!s)|[kMGTP]?(?:W|Wh|B|Hz|FLOPS|m|g)|km|kg)\b"
+)
 _DATE_BEFORE_RE = re.compile(rf"\b(?i:{U.MONTHS})\.?\s$")
-_DATE_AFTER_RE = re.compile(rf"\s?(?:(?i:st|nd|rd|th)\b|\s(?i:{U.MONTHS})\b|[:/]\d|-(?i:year|month|day|week|hour)s?\b)")
+_DATE_AFTER_RE = re.compile(
+    rf"\s?(?:(?i:st|nd|rd|th)\b|\s(?i:{U.MONTHS})\b|[:/]\d|-(?i:year|month|day|week|hour)s?\b)"
+)
 _NAME_BEFORE_RE = re.compile(r"(?:\b[A-Za-z][\w.\-]*[A-Z][\w.\-]*|\b[A-Z][\w.\-]*)\s$")
 _RANK_BEFORE_RE = re.compile(r"(?:\b(?i:top|no\.|number|rank(?:ed)?|#)|第|排名)\s?$")
+# The drop tests on the text before / after a unit-less number, each as one regex:
+# a month ("February 15"), a year range ("2010-23"), an exchange ("HKG: 9888"), a
+# rank ("top 10", "第 2"); an ordinal ("16th"), a month after, a clock time or
+# date ("13:04", "10/15"), a duration ("20-month"), a stock suffix ("688256.SH").
+_DROP_BEFORE_RE = re.compile(
+    "(?:" + "|".join(p.pattern.removesuffix("$") for p in (
+        _DATE_BEFORE_RE, _YEAR_DASH_BEFORE_RE, U.STOCK_EXCHANGE_BEFORE, _RANK_BEFORE_RE)) + ")$"
+)
+_DROP_AFTER_RE = re.compile(f"(?:{_DATE_AFTER_RE.pattern}|{U.STOCK_SUFFIX_AFTER.pattern})")
 
 
 @dataclass(slots=True)
@@ -168,17 +192,17 @@ class Amount:
     noun: str | None = None  # the counted thing, for counts
     low: Decimal | None = None
     high: Decimal | None = None
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 def _number(g: dict[str, str | None]) -> Decimal | None:
-    if g.get("arabic"):
-        return parse_arabic(g.get("arabic"))
-    if g.get("zh"):
-        return parse_zh(g.get("zh"))
-    if g.get("en"):
-        return parse_en_words(re.sub(r"\s+", " ", g.get("en")))
-    return parse_en_words(g.get("mult"))
+    if arabic := g.get("arabic"):
+        return parse_arabic(arabic)
+    if zh := g.get("zh"):
+        return parse_zh(zh)
+    if en := g.get("en"):
+        return parse_en_words(" ".join(en.split()))
+    mult = g.get("mult")
+    return parse_en_words(mult) if mult else None
 
 
 def _scale(raw: str | None) -> Decimal | None:
@@ -222,21 +246,16 @@ def _base_unit(g: dict[str, str | None], pre_code: str | None) -> tuple[str | No
 
 
 def _qualifier(low: str, start: int) -> str:
-    """The qualifier written right before `start`: the last one to three words
-    ("more than"), or the last one to three Chinese characters ("超过")."""
+    """The qualifier written right before `start` ("more than", "超过"), or "exact"."""
     window = low[max(0, start - 24) : start].rstrip()
-    for size in (3, 2, 1):
-        kind = _QUALIFIERS.get(window[-size:])
-        if kind and (size == len(window) or not window[-size - 1].isalpha() or not window[-1].isascii()):
-            return kind
-    words = window.split()
-    for size in (3, 2):
-        if len(words) >= size:
-            kind = _QUALIFIERS.get(" ".join(words[-size:]))
-            if kind:
-                return kind
+    if not window.endswith(_QUALIFIER_ENDINGS):
+        return "exact"  # the common case, decided by one C-level call
+    for phrase in _QUALIFIER_PHRASES:
+        if window.endswith(phrase):
+            head = window[: -len(phrase)]
+            if not phrase.isascii() or not head or not head[-1].isalpha():
+                return _QUALIFIERS[phrase]
     return "exact"
-
 
 def _line_start(work: str, start: int) -> bool:
     i = start - 1
@@ -245,41 +264,38 @@ def _line_start(work: str, start: int) -> bool:
     return i < 0 or work[i] == "\n"
 
 
-def _classify_bare(work: str, a: Amount, m: re.Match[str], g: dict[str, str | None]) -> None:
-    """Decide what a unit-less number is: drop it, or leave it "bare" for later."""
-    s, e = m.start("num"), a.end
+def _bare_dropped(work: str, m: re.Match[str], g: dict[str, str | None], e: int) -> bool:
+    """Whether a unit-less number ending at `e` is certainly not a figure: a year,
+    date, clock time, stock code, rank, list number, footnote marker or name part."""
+    s = m.start("num")
+    en = g.get("en")
+    if en and "dozen" in en:
+        return False  # "a dozen deals": a count if a counted noun follows (resolve_bare)
+    if (en or g.get("zh")) and not g.get("scale"):
+        # Spelled-out numbers without a unit are words: "one of the", "Six Little
+        # Tigers", "two parallel ecosystems".
+        return True
+    text = g["arabic"] or ""
+    scaled = bool(g.get("scale"))
     before, after = work[max(0, s - 12) : s], work[e : e + 12]
-    text = g.get("num")
-    if g.get("en") or g.get("zh"):
-        # Spelled-out numbers without a unit are words, not figures ("one of the").
-        a.kind = "drop"
-        return
-    is_int = "." not in text
+    stripped = after.lstrip()
     if (
-        (is_int and not a.scaled and "," not in text and len(text) == 4 and 1800 <= a.value <= 2100)
-        or (after.lstrip().startswith(U.ZH_TIME) and not after.lstrip().startswith("年度收"))
-        or _DATE_BEFORE_RE.search(before)
-        or _DATE_AFTER_RE.match(after)
+        (not scaled and len(text) == 4 and text.isdigit() and "1800" <= text <= "2100")
+        or (stripped.startswith(U.ZH_TIME) and not stripped.startswith("年度收"))
         or (s > 0 and work[s - 1] in ":/")
-        or _YEAR_DASH_BEFORE_RE.search(before)  # "2010-23"
-        or U.STOCK_SUFFIX_AFTER.match(after)
-        or U.STOCK_EXCHANGE_BEFORE.search(work[max(0, s - 12) : s])
-        or _RANK_BEFORE_RE.search(before)
+        or _DROP_AFTER_RE.match(after)
+        or _DROP_BEFORE_RE.search(before)
         or (_line_start(work, s) and _LIST_MARK_RE.match(after))
         or after.startswith(("s ", "s,", "s.", "'s"))  # 1980s, 2023's
     ):
-        a.kind = "drop"
-        return
-    if a.scaled:
-        return
+        return True
+    if scaled:
+        return False
     prev = work[s - 1] if s else " "
     if prev not in " \t\n(（\"“$-~–—,，" and not prev.isdigit():
-        # Glued to the word before it: a footnote marker ("计算机9", "losses2425").
-        a.kind = "drop"
-        return
-    if _NAME_BEFORE_RE.search(before):
-        # "RTX 3090", "Gaudi 2", "iPhone 16", "Deep Speech 2": part of a name.
-        a.kind = "drop"
+        return True  # glued to the word before it: a footnote ("计算机9", "losses2425")
+    # "RTX 3090", "Gaudi 2", "iPhone 16", "Deep Speech 2": part of a name.
+    return _NAME_BEFORE_RE.search(before) is not None
 
 
 def _counted_noun(work: str, a: Amount) -> str | None:
@@ -296,7 +312,8 @@ def _counted_noun(work: str, a: Amount) -> str | None:
             return "of" if low == "of" and i == 0 and a.value >= 2 else None
         if low in U.EN_TIME_WORDS:
             return "time"
-        if low.endswith("s") and not low.endswith("ss") and len(low) > 2 and low not in U.NOT_PLURAL:
+        plural = low.endswith("s") and not low.endswith("ss") and len(low) > 2
+        if plural and low not in U.NOT_PLURAL:
             return word
     return None
 
@@ -309,19 +326,24 @@ def _zh_counter(work: str, end: int) -> str | None:
 
 
 def _attach_suffixes(work: str, a: Amount) -> None:
-    pq = _POST_QUALIFIER_RE.match(work, a.end)
-    if pq and a.unit is None and a.kind != "drop":
-        a.qualifier = "over" if pq.group("over") else "approx"
-        a.end = pq.end()
-    if a.unit is not None and a.unit != "count":
+    nxt = work[a.end : a.end + 2].lstrip(" ")[:1]
+    if not nxt:
+        return
+    if a.unit is None and nxt in "以多余左上":
+        pq = _POST_QUALIFIER_RE.match(work, a.end)
+        if pq:
+            a.qualifier = "over" if pq.group("over") else "approx"
+            a.end = pq.end()
+    elif a.unit is not None and a.unit != "count" and work[a.end].isdigit():
         fm = _FOOTNOTE_AFTER_RE.match(work, a.end)
         if fm:
             a.footnote = fm.group()
 
 
 def _word_starts(low: str) -> list[int]:
-    """Where spelled-out numbers start: before "times", "percent", "billion"...,
-    and the multiple words themselves ("twice", "doubled", "翻了一番")."""
+    """Where spelled-out numbers start: one to three words before "times",
+    "percent", "billion"... ("nearly five times", "twenty-five percent"), and the
+    multiple words themselves ("twice", "doubled", "翻了一番")."""
     starts: list[int] = []
     for trigger in _WORD_MULTIPLES:
         i = low.find(trigger)
@@ -331,27 +353,33 @@ def _word_starts(low: str) -> list[int]:
     for trigger in _WORD_UNITS:
         i = low.find(trigger)
         while i >= 0:
-            window = low[max(0, i - 40) : i]
-            words = window.split()
-            for n in (3, 2, 1):
-                if len(words) >= n and parse_en_words(" ".join(words[-n:])) is not None:
-                    head = words[-n]
-                    starts.append(i - len(window) + window.rfind(head, 0, len(window) - sum(
-                        len(w) for w in words[-n + 1 :]) if n > 1 else len(window)))
-                    break
+            j = i  # the start of the unit word: "b|illion", "per |cent", "per|cent"
+            while j and low[j - 1].isalpha():
+                j -= 1
+            if low.endswith("per ", 0, j):
+                j -= 4
+            if j >= 2 and low[j - 2].isalpha():  # "$1.79 trillion" is the main pass's
+                words = list(_WORD_RE.finditer(low, max(0, j - 40), j))[-3:]
+                for n in (3, 2, 1):
+                    if len(words) >= n and parse_en_words(
+                        " ".join(w.group() for w in words[-n:])
+                    ) is not None:
+                        starts.append(words[-n].start())
+                        break
             i = low.find(trigger, i + 1)
-    return sorted(set(starts))
+    return sorted(set(starts)) if len(starts) > 1 else starts
 
 
 def _matches(work: str, low: str) -> list[re.Match[str]]:
     """Digit and Chinese-numeral matches in one pass; spelled-out ones where triggered."""
     found = list(AMOUNT_RE_DIGITS.finditer(low))
-    if _WORD_TRIGGER_RE.search(low):
+    word_starts = _word_starts(low)
+    if word_starts:
         # Digit matches and word matches never overlap: a word number starts at a
         # letter (or 翻) outside every digit match.
         starts = [m.start() for m in found]
         words = []
-        for start in _word_starts(low):
+        for start in word_starts:
             i = bisect.bisect_right(starts, start) - 1
             if i >= 0 and found[i].end() > start:
                 continue
@@ -368,14 +396,27 @@ def scan(work: str) -> list[Amount]:
     out: list[Amount] = []
     low = ascii_lower(work)
     for m in _matches(work, low):
+        arabic = m.group("arabic")
+        if (
+            arabic and len(arabic) == 4 and arabic[:2] in _YEAR_HEADS
+            and not (m.group("unit") or m.group("scale") or m.group("pre"))
+        ):
+            continue  # a year: the commonest number in news text, dropped first
         g = m.groupdict()
         ms = m.start()
         letter = None
-        if g.get("pre") == "$" or (ms and (low[ms - 1].isalpha() or (
-                low[ms - 1] == " " and ms > 1 and low[ms - 2].isalpha()))):
+        if g["pre"] == "$" or (ms and (work[ms - 1] in _CODE_LAST or (
+                work[ms - 1] == " " and ms > 1 and work[ms - 2] in _CODE_LAST))):
             letter = _letter_prefix(work, low, m)
         if letter is None and not _left_ok(work, m):
             continue
+        if not (g["unit"] or letter or g["pre"] or g.get("mult")):
+            # Unit-less: most are years, dates or markers; decide before any arithmetic.
+            bare_end = m.end("scale") if g["scale"] else m.end("num")
+            if g["zh"] and not g["scale"] and g["zh"][-1] not in "万亿":
+                pass  # a Chinese numeral before a measure word: read below
+            elif _bare_dropped(work, m, g, bare_end):
+                continue
         value = _number(g)
         if value is None:
             continue
@@ -390,19 +431,20 @@ def scan(work: str) -> list[Amount]:
             continue
         if g.get("cheng") and not g.get("zh"):
             unit = None
-        value = value * (scale or 1) * mult
+        if scale is not None or mult != 1:
+            value = value * (scale or 1) * mult
         start = letter[0] if letter else m.start()
         a = Amount(start, m.end(), normalise(value), unit, "figure", scaled=scale is not None)
         a.scale = scale or Decimal(1)
         if unit is None:
             a.end = m.end("scale") if g.get("scale") else m.end("num")
             a.kind = "bare"
-            if g.get("zh") and not g.get("scale") and g.get("zh")[-1] not in "万亿":
+            zh = g.get("zh")
+            if zh and not g.get("scale") and zh[-1] not in "万亿":
                 counter = _zh_counter(work, a.end)
                 if counter is None or value < 10:
                     continue
-            _classify_bare(work, a, m, g)
-            if a.kind == "drop":
+            elif _bare_dropped(work, m, g, a.end):
                 # Years, dates, codes, names: not figures, and never half of a range
                 # (the text between two amounts then no longer reads as "X to Y").
                 continue

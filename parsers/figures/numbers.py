@@ -7,16 +7,21 @@ regular expressions that find candidates live in `grammar.py`.
 from __future__ import annotations
 
 import re
+import string
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
+from types import MappingProxyType
 
 # Full-width ASCII (U+FF01..U+FF5E) and the ideographic space map 1:1 onto ASCII,
 # so the translated text keeps every offset of the original.
-FULLWIDTH = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F) if cp != 0xFF0C}
-FULLWIDTH[0x3000] = 0x20
-FULLWIDTH[0x2212] = ord("-")  # minus sign
+FULLWIDTH = MappingProxyType({
+    **{cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F) if cp != 0xFF0C},
+    0x3000: 0x20,  # ideographic space
+    0x2212: ord("-"),  # minus sign
+})
 
 # ASCII upper → lower, 1:1, so a lowered copy keeps the offsets of the original.
-ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+ASCII_LOWER = MappingProxyType(str.maketrans(string.ascii_uppercase, string.ascii_lowercase))
 
 _FULLWIDTH_RE = re.compile("[\uff01-\uff5e\u3000\u2212]")
 
@@ -36,12 +41,12 @@ def ascii_lower(text: str) -> str:
 
 MAX_DIGITS = 24  # longer digit runs are identifiers or garbage, never amounts
 
-ZH_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4,
-             "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
-ZH_SMALL_UNITS = {"十": 10, "百": 100, "千": 1000}
+ZH_DIGITS = MappingProxyType({"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4,
+             "五": 5, "六": 6, "七": 7, "八": 8, "九": 9})
+ZH_SMALL_UNITS = MappingProxyType({"十": 10, "百": 100, "千": 1000})
 
 # Scale words after a number.  Chinese compounds are read as written: 万亿 = 10^12.
-SCALES: dict[str, Decimal] = {
+SCALES: Mapping[str, Decimal] = MappingProxyType({
     "thousand": Decimal(10) ** 3, "k": Decimal(10) ** 3,
     "million": Decimal(10) ** 6, "mn": Decimal(10) ** 6, "m": Decimal(10) ** 6,
     "billion": Decimal(10) ** 9, "bn": Decimal(10) ** 9, "b": Decimal(10) ** 9,
@@ -51,19 +56,19 @@ SCALES: dict[str, Decimal] = {
     "千万": Decimal(10) ** 7, "亿": Decimal(10) ** 8, "十亿": Decimal(10) ** 9,
     "百亿": Decimal(10) ** 10, "千亿": Decimal(10) ** 11, "万亿": Decimal(10) ** 12,
     "兆": Decimal(10) ** 12,
-}
+})
 
-EN_ONES = {
+EN_ONES = MappingProxyType({
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
     "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12,
     "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17,
     "eighteen": 18, "nineteen": 19,
-}
-EN_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60,
-           "seventy": 70, "eighty": 80, "ninety": 90}
-EN_SPECIAL = {"a dozen": 12, "dozen": 12, "a hundred": 100, "hundred": 100,
+})
+EN_TENS = MappingProxyType({"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60,
+           "seventy": 70, "eighty": 80, "ninety": 90})
+EN_SPECIAL = MappingProxyType({"a dozen": 12, "dozen": 12, "a hundred": 100, "hundred": 100,
               "twice": 2, "double": 2, "doubled": 2, "triple": 3, "tripled": 3,
-              "quadrupled": 4, "翻了一番": 2, "翻一番": 2, "翻番": 2, "翻了两番": 4}
+              "quadrupled": 4, "翻了一番": 2, "翻一番": 2, "翻番": 2, "翻了两番": 4})
 
 
 def parse_arabic(surface: str) -> Decimal | None:

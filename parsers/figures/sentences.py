@@ -16,7 +16,10 @@ _ABBREVIATIONS = frozenset({
     "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec",
     "p.m", "a.m", "dept", "gov", "u.s.a",
 })
-_BOUNDARY_RE = re.compile(r"\n|[。！？!?；]+[”」』\"')）]*|\.(?=[\s”\"')）]|$)[”\"')）]*|…+")
+# The leading lookahead lets the regex engine skip to candidate characters.
+_BOUNDARY_RE = re.compile(
+    r"(?=[\n。！？!?；.…])(?:\n|[。！？!?；]+[”」』\"')）]*|\.(?=[\s”\"')）]|$)[”\"')）]*|…+)"
+)
 _WORD_BEFORE_RE = re.compile(r"([A-Za-z][A-Za-z.]*)$")
 
 

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from types import MappingProxyType
 
 # Currency markers written before the number.  "$" alone is read as USD.
-CURRENCY_PREFIX: dict[str, str] = {
+CURRENCY_PREFIX: Mapping[str, str] = MappingProxyType({
     "us$": "USD", "usd": "USD", "$": "USD", "hk$": "HKD", "hkd": "HKD", "nt$": "TWD",
     "a$": "AUD", "c$": "CAD", "s$": "SGD", "r$": "BRL", "rmb": "CNY", "cny": "CNY",
     "eur": "EUR", "gbp": "GBP", "jpy": "JPY", "人民币": "CNY", "€": "EUR", "£": "GBP",
     "¥": "CNY", "￥": "CNY", "美元": "USD", "港币": "HKD", "港元": "HKD",
-}
+})
 
 # Currency words written after the number (lower-cased, inner whitespace collapsed).
-CURRENCY_SUFFIX: dict[str, str] = {
+CURRENCY_SUFFIX: Mapping[str, str] = MappingProxyType({
     "us dollars": "USD", "us dollar": "USD", "u.s. dollars": "USD", "dollars": "USD",
     "dollar": "USD", "usd": "USD", "yuan": "CNY", "yuan rmb": "CNY", "renminbi": "CNY",
     "rmb": "CNY", "cny": "CNY", "hk dollars": "HKD", "hong kong dollars": "HKD", "hkd": "HKD",
@@ -21,7 +23,7 @@ CURRENCY_SUFFIX: dict[str, str] = {
     "gbp": "GBP", "yen": "JPY", "jpy": "JPY",
     "美元": "USD", "美金": "USD", "港元": "HKD", "港币": "HKD", "欧元": "EUR", "英镑": "GBP",
     "日元": "JPY", "元人民币": "CNY", "人民币": "CNY", "元": "CNY", "块": "CNY", "韩元": "KRW",
-}
+})
 
 # Chinese measure words that make a number a count of things (not of time).
 ZH_COUNTERS = frozenset("个家笔枚台名位款项次张件人户座颗块套辆部份只条")
@@ -29,8 +31,10 @@ ZH_COUNTERS = frozenset("个家笔枚台名位款项次张件人户座颗块套�
 ZH_COUNTER_BLOCK = ("个月", "个小时", "个百分点", "个季度", "个星期", "个工作日", "位数",
                     "次方", "人次")
 
-ZH_TIME = ("个月", "个小时", "个季度", "个星期", "个工作日", "年", "月", "日", "号", "天", "周", "小时", "分钟", "秒", "季度", "世纪", "岁",
-           "时", "点", "星期")
+ZH_TIME = (
+    "个月", "个小时", "个季度", "个星期", "个工作日", "年", "月", "日", "号", "天", "周",
+    "小时", "分钟", "秒", "季度", "世纪", "岁", "时", "点", "星期",
+)
 
 EN_TIME_WORDS = frozenset({
     "year", "years", "month", "months", "day", "days", "hour", "hours", "minute",
