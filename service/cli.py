@@ -240,17 +240,43 @@ def main() -> None:
 def run(
     config: ConfigOpt = None,
     listen: Annotated[str | None, typer.Option(help="HOST:PORT for the HTTP endpoints.")] = None,
+    grace: Annotated[float, typer.Option(help="Seconds SIGTERM waits for in-flight checks.")]
+    = 30.0,
+    lease_ttl: Annotated[str, typer.Option(
+        help="How long a replica's claim on a source lasts without renewal (a dead replica's "
+             "sources are taken over after this).")] = "60s",
+    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
 ) -> None:
-    """Long-lived: scheduler, alert dispatcher and HTTP endpoints (/healthz, /metrics...)."""
+    """Long-lived: scheduler, alert dispatcher and HTTP endpoints (/healthz, /metrics, /api)."""
+    from .logging import configure_logging
     from .server import Service, split_listen
+    from .settings import parse_duration
 
     settings = _settings(config)
     try:
         host, port = split_listen(listen or settings.listen)
     except ValueError:
         raise _fail(f"--listen must be HOST:PORT, got {listen or settings.listen!r}", 2) from None
+    try:
+        ttl = parse_duration(lease_ttl)
+    except ValueError as exc:
+        raise _fail(f"--lease-ttl: {exc}", 2) from None
+    if log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise _fail(f"--log-level must be DEBUG, INFO, WARNING or ERROR, not {log_level!r}", 2)
+    configure_logging(log_level)
 
-    async def main() -> None:
-        await Service(settings).serve(host, port)
+    async def serve() -> int:
+        service = Service(settings, loader=lambda: load_settings(config), lease_ttl=ttl,
+                          grace=grace)
+        return await service.serve(host, port)
 
-    asyncio.run(main())
+    try:
+        code = asyncio.run(serve())
+    except FigwatchError as exc:
+        raise _fail(str(exc), 1) from None
+    raise typer.Exit(code)
+
+
+from .cli_rules import rules_app  # noqa: E402  (sub-app registered after the commands above)
+
+app.add_typer(rules_app, name="rules")

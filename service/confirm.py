@@ -29,7 +29,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from .alerts import Change
-from .diff import Quantity, same_amount
+from .diff import Quantity, in_common_unit, same_amount
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +82,9 @@ def step(track: Track, seen: Seen | None, *, at: datetime, source: str, url: str
     confirmed value was first seen (for `new_high`/`new_low`, which compare with the
     history before it)."""
     if _same(seen, track.confirmed):
-        if seen is not None:
-            track.confirmed = seen  # the newest sentence and conversion
+        if seen is not None and track.confirmed is not None \
+                and seen.quantity.unit == track.confirmed.quantity.unit:
+            track.confirmed = seen  # the newest sentence (a restatement keeps the unit)
         track.pending, track.pending_absent, track.streak, track.pending_since = (
             None, False, 0, None)
         return None, None
@@ -116,9 +117,11 @@ def _confirmed_change(track: Track, seen: Seen | None, *, at: datetime, source: 
                                track.page_key), new_value=None)
     reverted = track.before is not None and _returns_to(seen.quantity, track.before,
                                                          old.quantity.unit)
-    track.before = None if reverted else old.quantity.value
-    return _change("reverted" if reverted else "changed", seen, old.quantity.value, at, source,
-                   url, track.page_key)
+    pair = in_common_unit(seen.quantity, old.quantity)
+    old_value = old.quantity.value if pair is None else pair[1]  # in the new value's unit
+    track.before = None if reverted else old_value  # `seen` is confirmed next, in that unit
+    return _change("reverted" if reverted else "changed", seen, old_value, at, source, url,
+                   track.page_key)
 
 
 def _returns_to(q: Quantity, before: Decimal, unit: str) -> bool:

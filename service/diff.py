@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -402,3 +402,38 @@ def _disagreeing(q: Quantity, statements: Sequence[Statement], source: str,
             agree.add(st.source)
         newest.setdefault(st.source, pair[1])
     return {s: v for s, v in newest.items() if s not in agree}
+
+
+def confirmed_cross_source(change: Change, others: Sequence[Statement], *,
+                           tolerance: Decimal = DEFAULT_CONFLICT_TOLERANCE) -> list[Change]:
+    """`series_update` and `conflict` for a change confirmed after several fetches.
+
+    The live `series_updates`/`conflicts` run on a value's first sighting; a rule
+    that waits for `confirm_fetches` gets these instead, when the value is
+    confirmed: a `series_update` against the page's own confirmed old value (or,
+    for a `new` figure, the newest comparable statement of another source), and
+    one `conflict` per other source that disagrees now and did not already
+    disagree with the old value.  `others` are the other sources' current
+    statements for the series, newest first.
+    """
+    if change.new_value is None or change.kind not in ("new", "changed", "reverted"):
+        return []
+    if series_key(change.entity, change.metric, change.period) is None:
+        return []
+    mine = Quantity(change.new_value, change.unit)
+    out: list[Change] = []
+    if change.old_value is not None:
+        out.append(replace(change, kind="series_update"))
+    else:
+        newest = next(((st.source, pair[1]) for st in others if st.source != change.source
+                       and (pair := in_common_unit(mine, st.quantity)) is not None), None)
+        if newest is not None and newest[1] != mine.value:
+            out.append(replace(change, kind="series_update", old_value=newest[1],
+                               other_source=newest[0]))
+    if change.period is not None:
+        now = _disagreeing(mine, others, change.source, tolerance)
+        before = (set() if change.old_value is None else set(_disagreeing(
+            Quantity(change.old_value, change.unit), others, change.source, tolerance)))
+        out += [replace(change, kind="conflict", old_value=value, other_source=other)
+                for other, value in now.items() if other not in before]
+    return out

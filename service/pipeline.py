@@ -3,6 +3,10 @@
 `figwatch check`, `figwatch run` and the demo all go through `Pipeline`, so a
 source behaves the same from cron as in the long-lived service.  A failing
 source ends in a recorded `failed` outcome; it never stops the other sources.
+A parse that looks broken (empty article body, figure count collapsed) ends in
+`parse_suspect` and changes no figures.  After each page `service.health`
+applies the error and parser policies, and after each `check_all` looks for
+stale sources; those queue ops alerts.
 """
 
 from __future__ import annotations
@@ -22,12 +26,13 @@ from parsers.figures import Figure
 from .alerts import Change
 from .errors import FetchError
 from .fetch import Fetcher, FetchResult, discover_links, parse_feed
+from .health import SUSPECT_WINDOW, HealthMonitor, suspect_reason
 from .settings import Settings, SourceConfig
 from .store import Store
 
 log = logging.getLogger(__name__)
 
-Outcome = Literal["ok", "unchanged", "failed"]
+Outcome = Literal["ok", "unchanged", "failed", "parse_suspect"]
 Clock = Callable[[], datetime]
 
 
@@ -37,7 +42,8 @@ def utcnow() -> datetime:
 
 @dataclass(slots=True)
 class PageOutcome:
-    """How one page of a source ended: ok (parsed and diffed), unchanged, or failed."""
+    """How one page of a source ended: ok (parsed and diffed), unchanged, failed, or
+    parse_suspect (fetched, but the parse looks broken; nothing was diffed)."""
 
     source: str
     url: str
@@ -47,6 +53,7 @@ class PageOutcome:
     changes: list[Change] = field(default_factory=list)
     alerts: int = 0
     baseline: bool = False
+    status: int | None = None
 
 
 def figures_of(doc: parsers.Document, *, lang: str | None = None,
@@ -74,21 +81,25 @@ class Pipeline:
         self.store = store
         self.fetcher = fetcher
         self.clock = clock
+        self.health = HealthMonitor(settings, store)
 
     async def check_all(self, sources: Sequence[SourceConfig]) -> list[PageOutcome]:
         results = await asyncio.gather(*(self.check_source(s) for s in sources))
+        await asyncio.to_thread(self.health.check_stale, self.clock())
         return [page for pages in results for page in pages]
 
     async def check_source(self, source: SourceConfig) -> list[PageOutcome]:
         """Check a source; feeds and listings yield one outcome per article page."""
         try:
             if source.feed:
-                return await self._check_feed(source)
-            if source.follow:
-                return await self._check_listing(source)
-            return [await self.check_page(source, source.url)]
+                pages = await self._check_feed(source)
+            elif source.follow:
+                pages = await self._check_listing(source)
+            else:
+                pages = [await self.check_page(source, source.url)]
         except FetchError as exc:
-            return [self._failed(source, source.url, exc)]
+            pages = [self._failed(source, source.url, exc)]
+        return pages
 
     async def check_page(self, source: SourceConfig, url: str) -> PageOutcome:
         at = self.clock()
@@ -110,24 +121,42 @@ class Pipeline:
         body = result.body if body_html is None else body_html
         content_hash = hashlib.sha256(body).hexdigest()
         if result.not_modified or content_hash == known_hash:
-            self.store.record_unchanged(source=source.name, url=url, at=at, status=result.status)
-            return PageOutcome(source.name, url, "unchanged")
+            seen = self.store.record_unchanged(
+                source=source.name, url=url, at=at, status=result.status,
+                rules=self.settings.rules, ops=self.health.policy(url, "unchanged", at=at))
+            return PageOutcome(source.name, url, "unchanged", changes=seen.changes,
+                               alerts=len(seen.alerts), status=result.status)
         try:
             doc = parsers.extract(body, url=result.final_url or url, parser=source.parser,
                                   keep=source.keep, drop=source.drop, charset=result.charset)
         except parsers.ParseError as exc:
-            self.store.record_failure(source=source.name, url=url, at=at, error=str(exc),
-                                      status=result.status)
-            return PageOutcome(source.name, url, "failed", error=str(exc))
+            self.store.record_failure(
+                source=source.name, url=url, at=at, error=str(exc), status=result.status,
+                ops=self.health.policy(url, "failed", at=at, error=str(exc),
+                                       status=result.status))
+            return PageOutcome(source.name, url, "failed", error=str(exc), status=result.status)
         found = figures_of(doc, lang=source.lang, fetched_at=at)
+        suspect = suspect_reason(doc, found, self.store.recent_figure_counts(
+            source.name, url, SUSPECT_WINDOW))
+        if suspect is not None:
+            log.warning("source %s: parse looks broken: %s", source.name, suspect,
+                        extra={"source": source.name, "url": url})
+            self.store.record_failure(
+                source=source.name, url=url, at=at, error=suspect, status=result.status,
+                outcome="parse_suspect",
+                ops=self.health.policy(url, "parse_suspect", at=at, error=suspect))
+            return PageOutcome(source.name, url, "parse_suspect", error=suspect,
+                               figures=found, status=result.status)
         ingested = self.store.ingest(
             source=source.name, url=url, at=at, figures=found, body=body,
             content_hash=content_hash, etag=result.etag, last_modified=result.last_modified,
             status=result.status, rules=self.settings.rules,
             keep_versions=self.settings.keep_versions,
+            ops=self.health.policy(url, "ok", at=at),
         )
         return PageOutcome(source.name, url, "ok", figures=found, changes=ingested.changes,
-                           alerts=len(ingested.alerts), baseline=ingested.baseline)
+                           alerts=len(ingested.alerts), baseline=ingested.baseline,
+                           status=result.status)
 
     async def _check_feed(self, source: SourceConfig) -> list[PageOutcome]:
         feed = await self.fetcher.fetch(source.url)
@@ -159,6 +188,8 @@ class Pipeline:
         log.warning("source %s failed: %s", source.name, error,
                     extra={"source": source.name, "url": url})
         status = getattr(exc, "status", None)
-        self.store.record_failure(source=source.name, url=url, at=at or self.clock(),
-                                  error=error, status=status)
-        return PageOutcome(source.name, url, "failed", error=error)
+        at = at or self.clock()
+        self.store.record_failure(source=source.name, url=url, at=at, error=error, status=status,
+                                  ops=self.health.policy(url, "failed", at=at, error=error,
+                                                         status=status))
+        return PageOutcome(source.name, url, "failed", error=error, status=status)

@@ -41,7 +41,7 @@ class Runtime:
         self.clock = clock
         self.store = Store(settings.database_url)
         self.store.migrate()
-        self.store.sync_sources(settings.sources)
+        self.store.sync_sources(settings.sources, at=clock())
         self.fetcher = fetcher or Fetcher(settings)
         self.pipeline = Pipeline(settings, self.store, self.fetcher, clock=clock)
         self.channels = build_channels(settings)

@@ -154,6 +154,7 @@ class Settings(BaseSettings):
     allow_private_targets: bool = False
     respect_robots: bool = True
     max_failures: int = Field(default=3, ge=1)
+    parser_suspect_after: int = Field(default=2, ge=1)
     ops_channels: tuple[str, ...] = ()
     keep_versions: int = Field(default=3, ge=1)
     max_concurrency: int = Field(default=16, ge=1)

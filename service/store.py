@@ -3,15 +3,17 @@
 One class over SQLAlchemy, the same on SQLite (the default, one process) and
 PostgreSQL (several replicas).  Every method is one transaction; `ingest`
 writes a fetch's page version, observations, series, changes and alerts
-together, so an alert exists exactly when the figures that caused it do.
-Times are passed in (`at`, `now`): the store never reads the clock.
+together, so an alert exists exactly when the figures that caused it do;
+the confirmation tracks (`confirm_fetches`, reverts, see service/confirm.py)
+and the ops-alert state of the source (see service/health.py) move in that
+same transaction.  Times are passed in (`at`, `now`): the store never reads the clock.
 Database errors are raised as `StoreError` naming the source, URL or alert.
 """
 
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
@@ -19,14 +21,13 @@ import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from parsers.figures.model import Figure
+from parsers.figures.model import Conversion, Figure
 
 from .alerts import Change, PendingAlert
 from .db import migrate as migrations
 from .db.ingest import (
     active_priors,
     add_alerts,
-    add_changes,
     apply_page_diff,
     cross_source_changes,
     store_version,
@@ -45,19 +46,23 @@ from .db.records import (
     AlertRecord,
     HistoryPoint,
     IngestResult,
+    OpsState,
+    ReplayFetch,
     SourceHealth,
     StoredFigure,
     StoredVersion,
     Validators,
 )
 from .db.session import make_engine, session_factory
+from .db.tracks import advance, alert_changes, levels_of, sightings_of_diff, sightings_unchanged
 from .diff import diff_page, key_figures, page_changes
 from .errors import StoreError
-from .rules import build_alerts
 from .settings import RuleConfig, SourceConfig
 
-__all__ = ["AlertRecord", "HistoryPoint", "IngestResult", "SourceHealth", "Store",
-           "StoredFigure", "StoredVersion", "Validators"]
+__all__ = ["AlertRecord", "HistoryPoint", "IngestResult", "OpsState", "ReplayFetch",
+           "SourceHealth", "Store", "StoredFigure", "StoredVersion", "Validators"]
+
+OpsUpdate = Callable[[OpsState], tuple[OpsState, list[PendingAlert]]]
 
 DEFAULT_EVERY = timedelta(hours=1)
 DEFAULT_CLAIM_LEASE = timedelta(minutes=5)
@@ -100,8 +105,12 @@ class Store:
 
     # -- sources and fetches ---------------------------------------------------------------
 
-    def sync_sources(self, sources: Sequence[SourceConfig]) -> None:
-        """Make the sources table match the config; dropped sources are disabled, not deleted."""
+    def sync_sources(self, sources: Sequence[SourceConfig], at: datetime | None = None) -> None:
+        """Make the sources table match the config; dropped sources are disabled, not deleted.
+
+        `at` dates sources seen for the first time (a source that never succeeds is
+        stale counted from then); without it, from their first recorded fetch.
+        """
         wanted = {s.name: s for s in sources}
         with self._tx("sync sources") as session:
             for row in session.scalars(sa.select(Source)):
@@ -109,9 +118,10 @@ class Store:
                 row.enabled = cfg is not None
                 if cfg is not None:
                     row.url, row.every_seconds = cfg.url, _seconds(cfg.every)
+                    row.first_seen_at = row.first_seen_at or at
             for cfg in wanted.values():
                 session.add(Source(name=cfg.name, url=cfg.url, every_seconds=_seconds(cfg.every),
-                                   enabled=True, consecutive_failures=0))
+                                   enabled=True, consecutive_failures=0, first_seen_at=at))
 
     def page_validators(self, source: str, url: str) -> Validators | None:
         with self._tx(f"read validators of {url}") as session:
@@ -122,43 +132,76 @@ class Store:
 
     def record_failure(self, *, source: str, url: str, at: datetime, error: str,
                        status: int | None = None, outcome: str = "failed",
-                       elapsed: float | None = None) -> int:
-        """Record a failed (or `parse_suspect`) fetch; returns the consecutive failure count."""
+                       elapsed: float | None = None, ops: OpsUpdate | None = None) -> int:
+        """Record a failed (or `parse_suspect`) fetch; returns the consecutive count of that
+        outcome.
+
+        `failed` counts in `consecutive_failures`; `parse_suspect` (the server
+        answered, the parse looks broken) counts in `consecutive_suspects` and ends
+        a run of fetch failures.  Neither touches the page's figures, so a source
+        that cannot be fetched or parsed never makes figures "removed".
+        """
         if outcome not in ("failed", "parse_suspect"):
             raise ValueError(f"outcome must be 'failed' or 'parse_suspect', not {outcome!r}")
         with self._tx(f"record failure of {source} {url}") as session:
-            src = _source(session, source, url)
+            src = _source(session, source, url, at)
             session.add(Fetch(source_id=src.id, url=url, started_at=at, status=status,
                               outcome=outcome, elapsed=elapsed, error=error))
-            src.consecutive_failures += 1
             src.last_error = error
             src.next_due_at = at + timedelta(seconds=src.every_seconds)
-            return src.consecutive_failures
+            if outcome == "parse_suspect":
+                src.consecutive_failures = 0
+                src.consecutive_suspects += 1
+            else:
+                src.consecutive_failures += 1
+            _apply_ops(session, src, ops)
+            return (src.consecutive_suspects if outcome == "parse_suspect"
+                    else src.consecutive_failures)
 
     def record_unchanged(self, *, source: str, url: str, at: datetime, status: int,
-                         elapsed: float | None = None) -> None:
-        """A 304 or an identical body: the page's figures were all seen again."""
+                         elapsed: float | None = None, rules: Sequence[RuleConfig] = (),
+                         ops: OpsUpdate | None = None) -> IngestResult:
+        """A 304 or an identical body: the page's figures were all seen again.
+
+        With `rules`, that sighting counts towards their `confirm_fetches`: a value
+        seen for the N-th time in a row is confirmed and alerted now.
+        """
         with self._tx(f"record unchanged {source} {url}") as session:
-            src = _source(session, source, url)
-            session.add(Fetch(source_id=src.id, url=url, started_at=at, status=status,
-                              outcome="unchanged", elapsed=elapsed))
+            src = _source(session, source, url, at)
+            fetch = Fetch(source_id=src.id, url=url, started_at=at, status=status,
+                          outcome="unchanged", elapsed=elapsed)
+            session.add(fetch)
             page = _page(session, source, url)
+            result = IngestResult()
             if page is not None:
                 page.last_fetched_at = at
                 session.execute(sa.update(Observation)
                                 .where(Observation.page_id == page.id, Observation.active)
                                 .values(last_seen_at=at))
+                if rules:
+                    session.flush()
+                    sightings = sightings_unchanged(active_priors(session, page).values())
+                    confirmed = advance(session, page, sightings, levels=levels_of(rules), at=at,
+                                        source=source, url=url)
+                    result = alert_changes(session, rules, confirmed, [], at=at,
+                                              source=source, fetch_id=fetch.id)
             _succeeded(src, at)
+            _apply_ops(session, src, ops)
+            return result
 
     def ingest(self, *, source: str, url: str, at: datetime, figures: Sequence[Figure],
                body: bytes, content_hash: str, etag: str | None, last_modified: str | None,
                status: int, rules: Sequence[RuleConfig], keep_versions: int,
-               elapsed: float | None = None) -> IngestResult:
-        """Store a fetched page and its figures, diff them, and queue the alerts, atomically."""
+               elapsed: float | None = None, ops: OpsUpdate | None = None) -> IngestResult:
+        """Store a fetched page and its figures, diff them, and queue the alerts, atomically.
+
+        Changes are confirmed per `confirm_fetches` level (`service.confirm`) in
+        this transaction; `ops` (see `update_ops`) runs on the source row here too.
+        """
         with self._tx(f"ingest {source} {url}") as session:
-            src = _source(session, source, url)
+            src = _source(session, source, url, at)
             fetch = Fetch(source_id=src.id, url=url, started_at=at, status=status, outcome="ok",
-                          bytes=len(body), elapsed=elapsed)
+                          bytes=len(body), elapsed=elapsed, figures=len(figures))
             session.add(fetch)
             page = _page(session, source, url)
             baseline = page is None
@@ -174,20 +217,28 @@ class Store:
             keyed = key_figures(figures)
             diff = diff_page(list(active_priors(session, page).values()), keyed)
             apply_page_diff(session, page, diff, at=at, fetch_id=fetch.id)
+            confirmed = advance(session, page, sightings_of_diff(diff, keyed),
+                                levels=levels_of(rules), at=at, source=source, url=url,
+                                baseline=baseline)
             position = {id(k): i for i, k in enumerate(keyed)}
             moved = sorted([p.current for p in diff.changed] + diff.new,
                            key=lambda k: position[id(k)])
-            changes = page_changes(diff, source=source, url=url, at=at)
+            if baseline:
+                changes = page_changes(diff, source=source, url=url, at=at)
+            else:  # the level-1 tracks: the diff's changes, with returns marked `reverted`
+                changes = [c.change for c in confirmed.pop(1, [])]
             replaced = {id(p.current): p.prior.quantity for p in diff.changed}
             changes += cross_source_changes(session, moved, source=source, url=url, at=at,
                                             replaced=replaced)
             if baseline and not any(r.baseline_alerts for r in rules):
                 changes = []  # a page's first fetch is its baseline, not news
-            add_changes(session, changes, fetch.id)
-            alerts = build_alerts(rules, changes, now=at, baseline=baseline)
-            add_alerts(session, alerts)
+            if baseline:
+                confirmed = {}
+            result = alert_changes(session, rules, confirmed, changes, at=at, source=source,
+                                      fetch_id=fetch.id, baseline=baseline)
             _succeeded(src, at)
-            return IngestResult(changes=changes, alerts=alerts, baseline=baseline)
+            _apply_ops(session, src, ops)
+            return result
 
     # -- the outbox --------------------------------------------------------------------------
 
@@ -263,6 +314,62 @@ class Store:
             row.state, row.next_attempt_at, row.claimed_until, row.attempts = (
                 "pending", now, None, 0)
 
+    # -- operations state (service/health.py) -----------------------------------------------
+
+    def ops_state(self, source: str) -> OpsState | None:
+        with self._tx(f"read ops state of {source}") as session:
+            src = session.scalars(sa.select(Source).where(Source.name == source)).first()
+            return None if src is None else _ops_state(src)
+
+    def ops_states(self) -> list[OpsState]:
+        with self._tx("read ops states") as session:
+            return [_ops_state(s) for s in session.scalars(sa.select(Source)
+                                                           .order_by(Source.name))]
+
+    def update_ops(self, source: str, update: OpsUpdate) -> list[PendingAlert]:
+        """Apply `update` to a source's ops state and queue its alerts, in one transaction.
+
+        The source row is locked (`FOR UPDATE` on PostgreSQL; SQLite transactions are
+        serial), so two replicas deciding "alert once" about one source cannot both
+        alert.  Unknown sources are left alone (no alerts).
+        """
+        with self._tx(f"update ops state of {source}") as session:
+            src = session.scalars(sa.select(Source).where(Source.name == source)
+                                  .with_for_update()).first()
+            return [] if src is None else _apply_ops(session, src, update)
+
+    def recent_figure_counts(self, source: str, url: str, limit: int = 5) -> list[int]:
+        """Figures found by the page's last `limit` `ok` fetches, newest first."""
+        with self._tx(f"read figure counts of {url}") as session:
+            q = (sa.select(Fetch.figures).join(Source, Source.id == Fetch.source_id)
+                 .where(Source.name == source, Fetch.url == url, Fetch.outcome == "ok",
+                        Fetch.figures.is_not(None))
+                 .order_by(Fetch.started_at.desc(), Fetch.id.desc()).limit(limit))
+            return [n for n in session.scalars(q) if n is not None]
+
+    def replay_fetches(self) -> list[ReplayFetch]:
+        """Every `ok`/`unchanged` fetch of every page, oldest first, with the figures the
+        page stated then (rebuilt from the observations' first/last seen times)."""
+        with self._tx("read history for replay") as session:
+            pages = session.execute(sa.select(Page, Source.name)
+                                    .join(Source, Source.id == Page.source_id)).all()
+            out = []
+            for page, name in pages:
+                obs = session.scalars(sa.select(Observation)
+                                      .where(Observation.page_id == page.id)
+                                      .order_by(Observation.span_start, Observation.id)).all()
+                fetches = session.scalars(
+                    sa.select(Fetch).where(Fetch.source_id == page.source_id,
+                                           Fetch.url == page.url,
+                                           Fetch.outcome.in_(("ok", "unchanged")))
+                    .order_by(Fetch.started_at, Fetch.id)).all()
+                for f in fetches:
+                    figs = [_figure_of(o) for o in obs
+                            if o.first_seen_at <= f.started_at <= o.last_seen_at]
+                    out.append(ReplayFetch(name, page.url, f.started_at, f.outcome, figs))
+            out.sort(key=lambda r: (r.at, r.source, r.url))
+            return out
+
     # -- queries -------------------------------------------------------------------------------
 
     def history(self, entity: str, metric: str, period: str | None = None) -> list[HistoryPoint]:
@@ -328,15 +435,45 @@ def _seconds(every: timedelta) -> int:
     return max(1, round(every.total_seconds()))
 
 
-def _source(session: Session, name: str, url: str) -> Source:
+def _source(session: Session, name: str, url: str, at: datetime | None = None) -> Source:
     """The source row; a source not synced from config yet is created on first use."""
     src = session.scalars(sa.select(Source).where(Source.name == name)).first()
     if src is None:
         src = Source(name=name, url=url, every_seconds=_seconds(DEFAULT_EVERY), enabled=True,
-                     consecutive_failures=0)
+                     consecutive_failures=0, consecutive_suspects=0)
         session.add(src)
         session.flush()
+    if src.first_seen_at is None and at is not None:
+        src.first_seen_at = at
     return src
+
+
+def _apply_ops(session: Session, src: Source, update: OpsUpdate | None) -> list[PendingAlert]:
+    """Run an ops policy on the source row; store its markers and queue its alerts."""
+    if update is None:
+        return []
+    session.flush()
+    new, alerts = update(_ops_state(src))
+    src.alerted_errors = list(new.alerted_errors) or None
+    src.suspect_alerted, src.stale_alerted_at = new.suspect_alerted, new.stale_alerted_at
+    add_alerts(session, alerts)
+    return alerts
+
+
+def _ops_state(s: Source) -> OpsState:
+    return OpsState(s.name, s.url, s.every_seconds, s.enabled, s.last_success_at,
+                    s.first_seen_at, s.consecutive_failures, s.consecutive_suspects,
+                    s.last_error, tuple(s.alerted_errors or ()), s.suspect_alerted,
+                    s.stale_alerted_at)
+
+
+def _figure_of(o: Observation) -> Figure:
+    conv = (Conversion(o.conversion_value, o.conversion_unit)
+            if o.conversion_value is not None and o.conversion_unit else None)
+    return Figure(value=o.value, unit=o.unit, start=o.span_start, end=o.span_end, surface="",
+                  sentence=o.sentence, lang="", low=o.low, high=o.high,
+                  qualifier=o.qualifier,  # type: ignore[arg-type]
+                  entity=o.entity, metric=o.metric, period=o.period, conversion=conv)
 
 
 def _page(session: Session, source: str, url: str) -> Page | None:
@@ -347,7 +484,12 @@ def _page(session: Session, source: str, url: str) -> Page | None:
 
 
 def _succeeded(src: Source, at: datetime) -> None:
+    """A fetch that checked the page: ends failure, parser-suspect and stale episodes.
+
+    `alerted_errors` stays until `service.health` has sent the recovery alert.
+    """
     src.last_success_at, src.consecutive_failures, src.last_error = at, 0, None
+    src.consecutive_suspects, src.suspect_alerted, src.stale_alerted_at = 0, False, None
     src.next_due_at = at + timedelta(seconds=src.every_seconds)
 
 

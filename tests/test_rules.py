@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from service.alerts import Change
-from service.rules import build_alerts, deferred_conditions, matches
+from service.rules import build_alerts, matches
 from service.settings import RuleConfig
 from tests.backends import at
 
@@ -47,8 +47,13 @@ def rule(**kw: Any) -> RuleConfig:
     (rule(min_abs_change=10), change(old="100", new="110"), True),
     (rule(above=105), change(), True),
     (rule(above=110), change(), False),
-    (rule(below=120), change(), True),
-    (rule(above=100, below=105), change(), False),
+    # above/below: the new value crosses the threshold (the old one was not beyond it)
+    (rule(below=120), change(), False),  # 100 -> 110 was below 120 already
+    (rule(below=105), change(old="110", new="100"), True),
+    (rule(above=100), change(old="101", new="120"), False),  # already above
+    (rule(above=100), change("new", old=None, new="120"), True),
+    (rule(above=100, below=105), change(), True),  # either crossing matches
+    (rule(above=200, below=50), change(), False),
     (rule(above=100), change("removed", new=None), False),
 ])
 def test_matches(r: RuleConfig, c: Change, expected: bool) -> None:
@@ -88,8 +93,6 @@ def test_no_alerts_without_matches_and_baseline_needs_opt_in() -> None:
     assert a.channel == "b"
 
 
-def test_deferred_conditions_are_named_not_faked() -> None:
-    assert deferred_conditions(rule()) == []
-    later = rule(confirm_fetches=2, confirm_sources=2, new_high=True, new_low=True)
-    assert deferred_conditions(later) == ["confirm_fetches", "confirm_sources", "new_high",
-                                          "new_low"]
+def test_history_conditions_without_facts_match_nothing() -> None:
+    for r in (rule(new_high=True), rule(new_low=True), rule(confirm_sources=2)):
+        assert not matches(r, change())

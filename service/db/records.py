@@ -127,3 +127,37 @@ class StoredVersion:
     size: int
     stored_size: int
     body: bytes
+
+
+@dataclass(frozen=True)
+class OpsState:
+    """A source's health as the operations alerts see it (see service/health.py).
+
+    `alerted_errors` are the error classes already alerted in the current failure
+    episode; `suspect_alerted` / `stale_alerted_at` mark a parser-suspect / stale
+    episode already alerted.  A successful check ends the suspect and stale episodes.
+    """
+
+    name: str
+    url: str
+    every_seconds: int
+    enabled: bool
+    last_success_at: datetime | None
+    first_seen_at: datetime | None
+    consecutive_failures: int
+    consecutive_suspects: int
+    last_error: str | None
+    alerted_errors: tuple[str, ...] = ()
+    suspect_alerted: bool = False
+    stale_alerted_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ReplayFetch:
+    """One stored `ok`/`unchanged` fetch of a page, with the figures it stated (rebuilt)."""
+
+    source: str
+    url: str
+    at: datetime
+    outcome: str
+    figures: list[Any] = field(default_factory=list)  # parsers.figures.Figure

@@ -19,8 +19,14 @@ from sqlalchemy.orm import Session
 
 from ..alerts import Change
 from ..confirm import Seen, Track, step
-from ..diff import Keyed, PageDiff, Prior, Quantity
+from ..diff import Keyed, PageDiff, Prior, Quantity, confirmed_cross_source
+from ..keys import series_key
+from ..rules import build_alerts
+from ..settings import RuleConfig
+from .facts import StoredSeriesFacts
+from .ingest import add_alerts, add_changes, other_statements
 from .models import FigureTrack, Page
+from .records import IngestResult
 
 KIND_ORDER = {"changed": 0, "reverted": 0, "new": 1, "removed": 2}
 
@@ -108,12 +114,12 @@ def _advance_level(session: Session, page: Page, rows: Sequence[FigureTrack],
     # Re-key first (a lightly edited sentence gets a new key), all at once: keys may swap.
     moved = {s.key: by_key.pop(s.prior_key) for s in sightings
              if s.prior_key and s.prior_key != s.key and s.prior_key in by_key}
-    for key, row in moved.items():
+    for key, mover in moved.items():
         displaced = by_key.pop(key, None)
         if displaced is not None:
             session.delete(displaced)
-        row.page_key = key
-        by_key[key] = row
+        mover.page_key = key
+        by_key[key] = mover
     found: list[Confirmed] = []
     touched: set[str] = set()
     for s in sightings:
@@ -127,9 +133,10 @@ def _advance_level(session: Session, page: Page, rows: Sequence[FigureTrack],
         else:
             track = track_of(row)
         _step(session, page, row, track, s.seen, found, at=at, source=source, url=url)
-    for key, row in by_key.items():
+    for key, left in by_key.items():
         if key not in touched:
-            _step(session, page, row, track_of(row), None, found, at=at, source=source, url=url)
+            _step(session, page, left, track_of(left), None, found, at=at, source=source,
+                  url=url)
     found.sort(key=lambda c: KIND_ORDER.get(c.change.kind, 3))
     return found
 
@@ -184,3 +191,36 @@ def _seen(d: dict[str, Any] | None) -> Seen | None:
     q = Quantity(value, d["unit"], _dec(d.get("low")), _dec(d.get("high")),
                  _dec(d.get("conv_value")), d.get("conv_unit"))
     return Seen(q, d.get("sentence") or "", d.get("entity"), d.get("metric"), d.get("period"))
+
+
+def levels_of(rules: Sequence[RuleConfig]) -> set[int]:
+    """The confirmation levels to track: 1 (the diff itself) and every rule's."""
+    return {1} | {r.confirm_fetches for r in rules}
+
+
+def alert_changes(session: Session, rules: Sequence[RuleConfig],
+                     confirmed: dict[int, list[Confirmed]], changes: list[Change], *,
+                     at: datetime, source: str, fetch_id: int,
+                     baseline: bool = False) -> IngestResult:
+    """Record the level-1 `changes` (the changes table), then queue the alerts of every
+    level: rules with `confirm_fetches = N > 1` see level N's confirmed changes plus
+    the `series_update`/`conflict` those imply now (`diff.confirmed_cross_source`)."""
+    changes = changes + [c.change for c in confirmed.pop(1, [])]
+    add_changes(session, changes, fetch_id)
+    first_seen: dict[Change, datetime] = {}
+    by_level: dict[int, list[Change]] = {}
+    for level, found in confirmed.items():
+        bucket = by_level.setdefault(level, [])
+        for c in found:
+            extra = []
+            key = series_key(c.change.entity, c.change.metric, c.change.period)
+            if key is not None:
+                extra = confirmed_cross_source(c.change, other_statements(session, key, source))
+            for change in (c.change, *extra):
+                bucket.append(change)
+                first_seen[change] = c.since
+    facts = StoredSeriesFacts(session, first_seen)
+    alerts = build_alerts(rules, changes, now=at, baseline=baseline,
+                          confirmed=None if baseline else by_level, facts=facts)
+    add_alerts(session, alerts)
+    return IngestResult(changes=changes, alerts=alerts, baseline=baseline)

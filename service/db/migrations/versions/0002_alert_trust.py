@@ -40,26 +40,23 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_figure_tracks_page", "figure_tracks", ["page_id", "level"], unique=False)
-    with op.batch_alter_table("sources") as batch:
-        batch.add_column(sa.Column("first_seen_at", _TS, nullable=True))
-        batch.add_column(sa.Column("consecutive_suspects", sa.Integer(), nullable=False,
-                                   server_default="0"))
-        batch.add_column(sa.Column("alerted_errors", sa.JSON(), nullable=True))
-        batch.add_column(sa.Column("suspect_alerted", sa.Boolean(), nullable=False,
-                                   server_default=sa.false()))
-        batch.add_column(sa.Column("stale_alerted_at", _TS, nullable=True))
-    with op.batch_alter_table("fetches") as batch:
-        batch.add_column(sa.Column("figures", sa.Integer(), nullable=True))
+    # Plain ADD/DROP COLUMN, never a batch table rebuild: on SQLite a rebuild drops
+    # `sources`, and with foreign keys on (they are, see db/session.py) that would
+    # cascade-delete every page, fetch and observation.  SQLite >= 3.35 has both.
+    op.add_column("sources", sa.Column("first_seen_at", _TS, nullable=True))
+    op.add_column("sources", sa.Column("consecutive_suspects", sa.Integer(), nullable=False,
+                                       server_default="0"))
+    op.add_column("sources", sa.Column("alerted_errors", sa.JSON(), nullable=True))
+    op.add_column("sources", sa.Column("suspect_alerted", sa.Boolean(), nullable=False,
+                                       server_default=sa.false()))
+    op.add_column("sources", sa.Column("stale_alerted_at", _TS, nullable=True))
+    op.add_column("fetches", sa.Column("figures", sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("fetches") as batch:
-        batch.drop_column("figures")
-    with op.batch_alter_table("sources") as batch:
-        batch.drop_column("stale_alerted_at")
-        batch.drop_column("suspect_alerted")
-        batch.drop_column("alerted_errors")
-        batch.drop_column("consecutive_suspects")
-        batch.drop_column("first_seen_at")
+    op.drop_column("fetches", "figures")
+    for column in ("stale_alerted_at", "suspect_alerted", "alerted_errors",
+                   "consecutive_suspects", "first_seen_at"):
+        op.drop_column("sources", column)
     op.drop_index("ix_figure_tracks_page", table_name="figure_tracks")
     op.drop_table("figure_tracks")
