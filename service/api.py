@@ -37,11 +37,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .db.models import Source
 from .errors import StoreError
+from .health import stale_sources
 from .leases import CheckResult, NotRunning, SourceBusy
-from .metrics import is_stale
+from .settings import Settings
 from .store import Store
 
-__all__ = ["ApiError", "ApiContext", "api_router", "install_error_handlers", "is_loopback"]
+__all__ = ["ApiContext", "ApiError", "api_router", "install_error_handlers", "is_loopback"]
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +61,16 @@ class ApiError(Exception):
 class ApiContext(Protocol):
     """What the API needs from the running service."""
 
-    store: Store
-    api_token: str | None
     loopback_only: bool
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def api_token(self) -> str | None: ...
+
+    @property
+    def settings(self) -> Settings: ...
 
     def clock(self) -> datetime: ...
 
@@ -137,15 +145,14 @@ def _json(value: Any) -> Any:
     return value
 
 
-def _source_json(row: Source, now: datetime) -> dict[str, Any]:
+def _source_json(row: Source, now: datetime, stale: set[str]) -> dict[str, Any]:
     leased = row.lease_until is not None and row.lease_until >= now
     return {
         "name": row.name, "url": row.url, "every_seconds": row.every_seconds,
         "enabled": row.enabled, "last_success_at": _json(row.last_success_at),
         "consecutive_failures": row.consecutive_failures, "last_error": row.last_error,
         "next_due_at": _json(row.next_due_at),
-        "stale": row.enabled and is_stale(row.every_seconds, row.last_success_at,
-                                          row.consecutive_failures, now),
+        "stale": row.name in stale,
         "lease_owner": row.lease_owner if leased else None,
         "lease_until": _json(row.lease_until) if leased else None,
     }
@@ -161,7 +168,8 @@ def _sources(ctx: ApiContext, name: str | None = None) -> list[dict[str, Any]]:
     except SQLAlchemyError as exc:
         raise StoreError(f"list sources: {exc}") from exc
     now = ctx.clock()
-    return [_source_json(r, now) for r in rows]
+    stale = {s.name for s in stale_sources(ctx.store, ctx.settings, now)}
+    return [_source_json(r, now, stale) for r in rows]
 
 
 def _check_json(result: CheckResult) -> dict[str, Any]:

@@ -248,6 +248,8 @@ def run(
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
 ) -> None:
     """Long-lived: scheduler, alert dispatcher and HTTP endpoints (/healthz, /metrics, /api)."""
+    import signal
+
     from .logging import configure_logging
     from .server import Service, split_listen
     from .settings import parse_duration
@@ -268,7 +270,11 @@ def run(
     async def serve() -> int:
         service = Service(settings, loader=lambda: load_settings(config), lease_ttl=ttl,
                           grace=grace)
-        return await service.serve(host, port)
+        code = await service.serve(host, port)
+        # Stopped: a repeated SIGTERM during interpreter teardown must not turn exit 0
+        # into "killed by SIGTERM".
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        return code
 
     try:
         code = asyncio.run(serve())

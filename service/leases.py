@@ -48,6 +48,7 @@ __all__ = ["DEFAULT_LEASE_TTL", "CheckResult", "Claim", "LeaseScheduler", "NotRu
 log = logging.getLogger(__name__)
 
 DEFAULT_LEASE_TTL = timedelta(seconds=60)
+BATCH_WINDOW = 0.1  # seconds a partly free loop waits for more slots before claiming
 _STARTUP_LOCK_KEY = 0x66697773  # "fiws"; not the migration lock's key
 
 
@@ -83,6 +84,7 @@ class Claim:
 
     name: str
     due_at: datetime | None
+    every_seconds: int | None = None
 
 
 class SourceLeases:
@@ -120,7 +122,7 @@ class SourceLeases:
             rows = session.scalars(q).all()
             for row in rows:
                 row.lease_owner, row.lease_until = self.owner, now + self.ttl
-            return [Claim(r.name, r.next_due_at) for r in rows]
+            return [Claim(r.name, r.next_due_at, r.every_seconds) for r in rows]
 
     def claim(self, name: str, now: datetime) -> Claim | None:
         """Lease one source whether or not it is due ("check now"); None if someone holds it.
@@ -135,7 +137,7 @@ class SourceLeases:
             if row.lease_until is not None and row.lease_until >= now:
                 return None
             row.lease_owner, row.lease_until = self.owner, now + self.ttl
-            return Claim(row.name, row.next_due_at)
+            return Claim(row.name, row.next_due_at, row.every_seconds)
 
     def holder(self, name: str) -> tuple[str | None, datetime | None]:
         """Who holds a source's lease, and until when (for error messages and the API)."""
@@ -155,24 +157,36 @@ class SourceLeases:
                 .values(lease_until=now + self.ttl))
             return int(getattr(result, "rowcount", 0) or 0)
 
-    def finish(self, name: str, now: datetime, *, failed: bool) -> datetime | None:
+    def finish(self, name: str, now: datetime, *, failed: bool,
+               every_seconds: int | None = None) -> datetime | None:
         """Set the next due time after a check and free the lease.
 
         Returns the next due time, or None when the lease was lost (it expired and
         another replica took the source): then that replica's schedule stands.
+        A success with `every_seconds` known (from the claim) is one UPDATE.
         """
         with self._tx() as session:
-            row = session.scalars(sa.select(Source)
-                                  .where(Source.name == name, Source.lease_owner == self.owner)
-                                  .with_for_update()).first()
-            if row is None:
-                log.warning("lease of source %s was lost while it was checked", name,
-                            extra={"source": name, "replica": self.owner})
-                return None
-            row.next_due_at = now + self.delay(row.every_seconds,
-                                               row.consecutive_failures if failed else 0)
-            row.lease_owner, row.lease_until = None, None
-            return row.next_due_at
+            if not failed and every_seconds is not None:
+                nxt = now + self.delay(every_seconds, 0)
+                result = session.execute(
+                    sa.update(Source)
+                    .where(Source.name == name, Source.lease_owner == self.owner)
+                    .values(next_due_at=nxt, lease_owner=None, lease_until=None))
+                found = bool(getattr(result, "rowcount", 0))
+            else:
+                row = session.scalars(sa.select(Source).where(Source.name == name,
+                                                              Source.lease_owner == self.owner)
+                                      .with_for_update()).first()
+                found = row is not None
+                if row is not None:
+                    nxt = now + self.delay(row.every_seconds,
+                                           row.consecutive_failures if failed else 0)
+                    row.next_due_at, row.lease_owner, row.lease_until = nxt, None, None
+        if not found:
+            log.warning("lease of source %s was lost while it was checked", name,
+                        extra={"source": name, "replica": self.owner})
+            return None
+        return nxt
 
     def delay(self, every_seconds: int, failures: int) -> timedelta:
         """`every` (doubled per consecutive failure, capped) plus up to 10% jitter."""
@@ -268,6 +282,7 @@ class LeaseScheduler:
         self._foreign: set[str] = set()
         self._wake = asyncio.Event()
         self._claiming = False
+        self._last_claim = 0.0
 
     @property
     def running(self) -> bool:
@@ -279,6 +294,11 @@ class LeaseScheduler:
         return len(self._inflight)
 
     def wake(self) -> None:
+        self._wake.set()
+
+    def sources_changed(self) -> None:
+        """The config was reloaded: sources skipped as unknown may be ours now."""
+        self._foreign.clear()
         self._wake.set()
 
     async def run(self, stop: asyncio.Event, grace: float = 30.0) -> None:
@@ -314,19 +334,25 @@ class LeaseScheduler:
         if claim is None:
             owner, until = await asyncio.to_thread(self.leases.holder, name)
             raise SourceBusy(name, owner, until)
-        return await asyncio.shield(self._start(source))
+        return await asyncio.shield(self._start(source, claim))
 
     async def _tick(self) -> float:
         """Claim what is due and fits; return how long to wait before the next claim."""
         free = self.capacity - len(self._inflight)
-        # Claim in batches: one query per finished check would hammer the database.
-        if free <= 0 or (self._inflight and free < max(1, self.capacity // 4)):
-            return self.poll
+        if free <= 0:
+            return self.poll  # a finished check wakes us
+        # Claim in batches (one query per finished check would hammer the database), but
+        # never wait long: slow checks must not hold the free slots idle.
+        if self._inflight and free < max(1, self.capacity // 2):
+            wait = self._last_claim + BATCH_WINDOW - time.monotonic()
+            if wait > 0:
+                return wait
+        self._last_claim = time.monotonic()
         now = self._clock()
         try:
             claims = await asyncio.to_thread(self.leases.claim_due, now, free, self._foreign)
             for claim in claims:
-                self._dispatch(claim.name)
+                self._dispatch(claim)
             if len(claims) == free:
                 return self.poll  # more may be due; a finished check wakes us
             nxt = await asyncio.to_thread(self.leases.next_wake, now)
@@ -337,7 +363,8 @@ class LeaseScheduler:
             return self.poll
         return min(self.poll, max(0.0, (nxt - self._clock()).total_seconds()))
 
-    def _dispatch(self, name: str) -> None:
+    def _dispatch(self, claim: Claim) -> None:
+        name = claim.name
         source = self._sources().get(name)
         if source is None:  # enabled in the database, not in our config (a replica not reloaded)
             self._foreign.add(name)
@@ -345,14 +372,14 @@ class LeaseScheduler:
                         extra={"source": name})
             self.leases.release([name])
             return
-        self._start(source)
+        self._start(source, claim)
 
-    def _start(self, source: SourceConfig) -> asyncio.Task[CheckResult]:
-        task = asyncio.create_task(self._check(source), name=f"check {source.name}")
+    def _start(self, source: SourceConfig, claim: Claim) -> asyncio.Task[CheckResult]:
+        task = asyncio.create_task(self._check(source, claim), name=f"check {source.name}")
         self._inflight[source.name] = task
         return task
 
-    async def _check(self, source: SourceConfig) -> CheckResult:
+    async def _check(self, source: SourceConfig, claim: Claim) -> CheckResult:
         started = time.monotonic()
         pages: list[PageOutcome] | None = None
         try:
@@ -368,7 +395,7 @@ class LeaseScheduler:
                 self._on_checked(source.name, pages, elapsed)
             try:
                 nxt = await asyncio.to_thread(self.leases.finish, source.name, self._clock(),
-                                              failed=failed)
+                                              failed=failed, every_seconds=claim.every_seconds)
             except SQLAlchemyError as exc:
                 log.warning("cannot record next due time of %s (its lease will expire): %s",
                             source.name, exc, extra={"source": source.name})
@@ -404,20 +431,24 @@ class LeaseScheduler:
             except SQLAlchemyError as exc:
                 log.warning("cannot renew leases: %s", exc, extra={"replica": self.leases.owner})
 
+    def force(self) -> None:
+        """Cancel every check in flight now (a second SIGTERM/SIGINT while draining)."""
+        for task in list(self._inflight.values()):
+            task.cancel()
+
     async def _drain(self, grace: float) -> None:
         tasks = dict(self._inflight)
         if not tasks:
             return
         log.info("waiting up to %gs for %d in-flight check(s)", grace, len(tasks))
         _, pending = await asyncio.wait(tasks.values(), timeout=grace)
-        if not pending:
-            return
-        names = [n for n, t in tasks.items() if t in pending]
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
-        log.warning("cancelled %d check(s) still running after %gs: %s", len(names), grace,
-                    ", ".join(sorted(names)))
+        names = sorted(n for n, t in tasks.items() if t.cancelled())
+        if not names:
+            return
+        log.warning("cancelled %d unfinished check(s): %s", len(names), ", ".join(names))
         try:
             await asyncio.to_thread(self.leases.release, names)
         except SQLAlchemyError as exc:

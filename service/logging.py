@@ -68,5 +68,5 @@ def configure_logging(level: str | int = "INFO", *, stream: TextIO | None = None
     root.addHandler(handler)
     root.setLevel(level.upper() if isinstance(level, str) else level)
     # Per-request lines from the HTTP stack would drown the service's own.
-    for noisy in ("httpx", "httpcore", "uvicorn.access", "apscheduler"):
+    for noisy in ("httpx", "httpcore", "uvicorn.access", "apscheduler", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

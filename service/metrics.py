@@ -17,42 +17,40 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import sqlalchemy as sa
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    disable_created_metrics,
+)
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from .db.models import Alert, Source
+from .errors import StoreError
 from .fetch import FetchResult
+from .health import stale_summary
 from .pipeline import PageOutcome
+from .settings import Settings
+from .store import Store
 
-__all__ = ["STALE_AFTER", "DatabaseCollector", "Metrics", "TimedFetcher", "is_stale"]
+__all__ = ["DatabaseCollector", "Metrics", "TimedFetcher"]
 
 log = logging.getLogger(__name__)
 
-# A source is stale when its last success is older than this many intervals
-# (it has missed at least two checks in a row).
-STALE_AFTER = 3
 _LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
-
-
-def is_stale(every_seconds: int, last_success_at: datetime | None, failures: int,
-             now: datetime) -> bool:
-    """No success for `STALE_AFTER` intervals; a source that never succeeded is stale once
-    it has failed."""
-    if last_success_at is None:
-        return failures > 0
-    return now - last_success_at > timedelta(seconds=every_seconds * STALE_AFTER)
-
 
 class Metrics:
     """The counters `/metrics` exposes; the scheduler loop and the fetcher feed them."""
 
     def __init__(self) -> None:
+        disable_created_metrics()  # the *_created series only double the scrape
         r = self.registry = CollectorRegistry()
         self.fetches = Counter("figwatch_fetches", "Page checks by outcome (ok, unchanged, "
                                "failed)", ["outcome"], registry=r)
@@ -75,6 +73,7 @@ class Metrics:
                                registry=r)
         self.up = Gauge("figwatch_scheduler_running", "1 while the scheduler claims work",
                         registry=r)
+        self.replica = Info("figwatch_replica", "This process's replica id", registry=r)
         for outcome in ("ok", "unchanged", "failed"):
             self.fetches.labels(outcome)
         for result in ("ok", "failed"):
@@ -93,15 +92,24 @@ class Metrics:
                 self.changes.labels(change.kind).inc()
             self.alerts_queued.inc(page.alerts)
 
-    def watch_database(self, engine: Engine, clock: Callable[[], datetime]) -> None:
-        self.registry.register(DatabaseCollector(engine, clock))
+    def watch_scheduler(self, replica: str, running: Callable[[], bool],
+                        in_flight: Callable[[], int]) -> None:
+        self.replica.info({"id": replica})
+        self.up.set_function(lambda: 1.0 if running() else 0.0)
+        self.in_flight.set_function(lambda: float(in_flight()))
+
+    def watch_database(self, store: Store, settings: Callable[[], Settings],
+                       clock: Callable[[], datetime]) -> None:
+        self.registry.register(DatabaseCollector(store, settings, clock))
 
 
 class DatabaseCollector(Collector):
-    """Gauges over the shared database, computed at scrape time."""
+    """Gauges over the shared database, computed at scrape time.  Staleness is
+    `service.health`'s definition, the one the `source_stale` ops alert uses."""
 
-    def __init__(self, engine: Engine, clock: Callable[[], datetime]) -> None:
-        self.engine, self.clock = engine, clock
+    def __init__(self, store: Store, settings: Callable[[], Settings],
+                 clock: Callable[[], datetime]) -> None:
+        self.store, self.settings, self.clock = store, settings, clock
 
     def describe(self) -> Iterable[Metric]:
         return []  # collected lazily; no database query at registration
@@ -110,7 +118,7 @@ class DatabaseCollector(Collector):
         up = GaugeMetricFamily("figwatch_database_up", "1 if the database answered this scrape")
         try:
             families = self._families()
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, StoreError) as exc:
             log.warning("metrics: database query failed: %s", exc)
             up.add_metric([], 0)
             yield up
@@ -122,30 +130,31 @@ class DatabaseCollector(Collector):
     def _families(self) -> list[Metric]:
         started = time.monotonic()
         now = self.clock()
-        with self.engine.connect() as conn:
+        with self.store.engine.connect() as conn:
             alert_counts = dict(conn.execute(
                 sa.select(Alert.state, sa.func.count()).group_by(Alert.state)).all())
             sources = conn.execute(
-                sa.select(Source.every_seconds, Source.last_success_at,
-                          Source.consecutive_failures, Source.lease_until)
+                sa.select(Source.last_success_at, Source.consecutive_failures, Source.lease_until)
                 .where(Source.enabled)).all()
+        stale, stale_age = stale_summary(self.store, self.settings(), now)
         alerts = GaugeMetricFamily("figwatch_alerts", "Alerts in the outbox by state",
                                    labels=["state"])
         for state in ("pending", "delivered", "failed"):
             alerts.add_metric([state], alert_counts.get(state, 0))
-        stale = sum(1 for s in sources if is_stale(s[0], s[1], s[2], now))
-        failing = sum(1 for s in sources if s[2] > 0)
-        leased = sum(1 for s in sources if s[3] is not None and s[3] >= now)
-        ages = [(now - s[1]).total_seconds() for s in sources if s[1] is not None]
+        ages = [(now - s[0]).total_seconds() for s in sources if s[0] is not None]
         families: list[Metric] = [alerts]
         for name, doc, value in (
             ("figwatch_sources", "Enabled sources", len(sources)),
-            ("figwatch_sources_failing", "Sources whose last check failed", failing),
-            ("figwatch_sources_stale", f"Sources without a success for {STALE_AFTER} "
-             "intervals", stale),
+            ("figwatch_sources_failing", "Sources whose last check failed",
+             sum(1 for s in sources if s[1] > 0)),
+            ("figwatch_sources_stale", "Sources not checked successfully for twice their "
+             "interval", stale),
+            ("figwatch_sources_stale_oldest_age_seconds", "Time since the oldest stale source "
+             "last succeeded (0 when none is stale)", stale_age),
             ("figwatch_sources_never_succeeded", "Sources never checked successfully",
-             sum(1 for s in sources if s[1] is None)),
-            ("figwatch_sources_leased", "Sources being checked by some replica", leased),
+             sum(1 for s in sources if s[0] is None)),
+            ("figwatch_sources_leased", "Sources being checked by some replica",
+             sum(1 for s in sources if s[2] is not None and s[2] >= now)),
             ("figwatch_source_oldest_success_age_seconds", "Age of the oldest last success "
              "among enabled sources", max(ages, default=0.0)),
             ("figwatch_metrics_query_seconds", "Time the database gauges took",
