@@ -10,8 +10,6 @@ from __future__ import annotations
 import codecs
 import re
 
-from charset_normalizer import from_bytes
-
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8"),
     (codecs.BOM_UTF32_LE, "utf-32"),
@@ -41,28 +39,39 @@ def normalise_charset(label: str | None) -> str | None:
 
 def sniff_charset(data: bytes, header_charset: str | None = None) -> str:
     """The codec to decode `data` with, by BOM, header, `<meta>`, then detection."""
+    return _sniff(data, header_charset)[0]
+
+
+def _sniff(data: bytes, header_charset: str | None) -> tuple[str, str | None]:
+    """`sniff_charset`, plus the text when the UTF-8 check already decoded it all."""
     for bom, name in _BOMS:
         if data.startswith(bom):
-            return name
+            return name, None
     declared = normalise_charset(header_charset)
     if declared:
-        return declared
+        return declared, None
     meta = _META_CHARSET.search(data[:4096])
     if meta:
         declared = normalise_charset(meta.group(1).decode("ascii", "ignore"))
         if declared:
-            return declared
+            return declared, None
     try:
-        data.decode("utf-8")
+        return "utf-8", data.decode("utf-8")
     except UnicodeDecodeError:
-        best = from_bytes(data[:65536]).best()
-        if best is not None:
-            return normalise_charset(best.encoding) or "utf-8"
-    return "utf-8"
+        pass
+    # Detection only for undeclared bytes that are not UTF-8: it reads the page
+    # many times over, so valid UTF-8 never gets here (nor is the library imported).
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data[:65536]).best()
+    if best is not None:
+        return normalise_charset(best.encoding) or "utf-8", None
+    return "utf-8", None
 
 
 def decode_html(data: bytes, header_charset: str | None = None) -> str:
     """Decode page bytes; undecodable bytes become U+FFFD rather than an exception."""
-    charset = sniff_charset(data, header_charset)
-    text = data.decode(charset, errors="replace")
+    charset, text = _sniff(data, header_charset)
+    if text is None:
+        text = data.decode(charset, errors="replace")
     return text[1:] if text.startswith("\ufeff") else text

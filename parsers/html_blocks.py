@@ -12,13 +12,19 @@ are normalised; `<br>` keeps a line break.
 
 The tree is never modified: dropped subtrees are skipped by identity, so a
 caller can run several extractions over one parsed tree.
+
+Speed (bench/parsers.py): Python per node is the cost, so as little as
+possible runs per node.  Drop selectors that are a bare tag name are matched
+by tag in the walk and the others in one joined selector pass; elements with
+nothing to decide inside (see `_containers`) are read with one `node.text()`
+call instead of text node by text node; `_Run` takes a text node in one
+`str.split()`.  The output is the same, block for block, as walking every node.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Container, Iterable, Iterator, Sequence
 
 from selectolax.lexbor import LexborNode
 
@@ -49,7 +55,32 @@ _BLOCKISH = frozenset({
 _SKIP_TAGS = frozenset({"script", "style", "noscript", "template", "head", "title", "meta",
                         "link", "svg", "img", "input", "textarea", "select", "button"})
 _ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
-_SPLIT_WS = re.compile(r"(\s+)")
+
+
+def _without_zero_width(text: str) -> str:
+    # isascii() is O(1) in CPython (a flag of the string), and six substring
+    # tests are several times faster than one regex step per character.
+    if text.isascii() or not (
+        "\u200b" in text or "\u00ad" in text or "\u200c" in text or "\u200d" in text
+        or "\u2060" in text or "\ufeff" in text
+    ):
+        return text
+    return _ZERO_WIDTH.sub("", text)
+
+
+_MARKER_TAGS = frozenset({"sup", "a"})  # the only tags is_footnote_marker accepts
+# Tags whose element needs the node-by-node walk around it (see `_containers`).
+# `img` is void: skipping it and reading its (absent) text are the same.
+_WALK_TAGS = (_BLOCKISH | _SKIP_TAGS | {"br"}) - {"img"}
+# Common inline tags, never a reason to walk node by node (unless dropped by id).
+_PLAIN_TAGS = frozenset({"span", "strong", "em", "b", "i", "u", "code", "time", "img", "small",
+                         "abbr", "cite", "mark", "q", "s", "sub", "-comment"})
+# Drop selectors that are a bare tag name are matched by `node.tag` in the walk;
+# the rest go to one selector pass (see `_split_drops`).
+_TAG_NAME = re.compile(r"[a-z][a-z0-9]*").fullmatch
+_RISKY = re.compile(r"""[\\,"'()\[\]/]""").search
+_ALWAYS_DROP_TAGS = frozenset(s for s in ALWAYS_DROP if _TAG_NAME(s))
+_ALWAYS_DROP_CSS = tuple(s for s in ALWAYS_DROP if not _TAG_NAME(s))
 
 
 def is_footnote_marker(node: LexborNode) -> bool:
@@ -65,24 +96,39 @@ def is_footnote_marker(node: LexborNode) -> bool:
     return False
 
 
-@dataclass
 class _Run:
-    """Accumulates inline text with whitespace collapsed as it arrives."""
+    """Accumulates inline text with whitespace collapsed as it arrives.
 
-    parts: list[str] = field(default_factory=list)
-    length: int = 0
-    pending_space: bool = False
-    footnotes: list[Footnote] = field(default_factory=list)
-    keep_newlines: bool = False
+    This is a per-character state machine (whitespace sets a pending space,
+    other characters append it first), so feeding it one string or the same
+    string in pieces gives the same text; one text node is one `str.split()`
+    and one append, not a loop over its words.  `str.split()` and `re`'s `\\s`
+    agree on what whitespace is (Unicode spaces, `&nbsp;` included).  `last`
+    is the last character appended, "\\n" at the start of a line (an empty
+    run counts as one).
+    """
 
-    def _ends_line(self) -> bool:
-        return not self.parts or self.parts[-1].endswith("\n")
+    __slots__ = ("footnotes", "keep_newlines", "last", "length", "parts", "pending_space")
+
+    def __init__(self, keep_newlines: bool = False) -> None:
+        self.parts: list[str] = []
+        self.length = 0
+        self.pending_space = False
+        self.footnotes: list[Footnote] = []
+        self.keep_newlines = keep_newlines
+        self.last = "\n"
+
+    def clear(self) -> None:
+        self.parts = []
+        self.length = 0
+        self.pending_space = False
+        self.footnotes = []
+        self.last = "\n"
 
     def add_text(self, text: str) -> None:
-        text = _ZERO_WIDTH.sub("", text)
-        if self.keep_newlines:
-            lines = text.split("\n")
-            for i, line in enumerate(lines):
+        text = _without_zero_width(text)
+        if self.keep_newlines and "\n" in text:
+            for i, line in enumerate(text.split("\n")):
                 if i:
                     self.newline()
                 self._add_flat(line)
@@ -90,31 +136,38 @@ class _Run:
             self._add_flat(text)
 
     def _add_flat(self, text: str) -> None:
-        for piece in _SPLIT_WS.split(text):
-            if not piece:
-                continue
-            if piece.isspace():
-                self.pending_space = not self._ends_line()
-                continue
-            if self.pending_space and not self._ends_line() and not self.parts[-1].endswith(" "):
-                self._append(" ")
-            self.pending_space = False
-            self._append(piece)
+        words = text.split()
+        if not words:
+            if text:  # whitespace only: a space, unless at the start of a line
+                self.pending_space = self.last != "\n"
+            return
+        last = self.last
+        if text[0].isspace():
+            self.pending_space = last != "\n"
+        if self.pending_space and last != "\n" and last != " ":
+            self.parts.append(" ")
+            self.length += 1
+        piece = words[0] if len(words) == 1 else " ".join(words)
+        self.parts.append(piece)
+        self.length += len(piece)
+        self.last = piece[-1]
+        self.pending_space = text[-1].isspace()
 
     def _append(self, s: str) -> None:
         self.parts.append(s)
         self.length += len(s)
+        self.last = s[-1]
 
     def newline(self) -> None:
         self.pending_space = False
-        if not self._ends_line():
+        if self.last != "\n":
             self._append("\n")
 
     def marker(self, text: str) -> None:
         marker = text.strip().strip("[]()").strip()
         if not marker:
             return
-        if self.pending_space and not self._ends_line():
+        if self.pending_space and self.last != "\n":
             # "ai <sup>1</sup>出品": the space stood before the marker, keep it there.
             self._append(" ")
         self.pending_space = False
@@ -122,6 +175,8 @@ class _Run:
 
     def result(self) -> tuple[str, tuple[Footnote, ...]]:
         text = "".join(self.parts).rstrip()
+        if not self.footnotes:
+            return text, ()
         notes = tuple(Footnote(f.marker, min(f.offset, len(text))) for f in self.footnotes)
         return text, notes
 
@@ -129,94 +184,124 @@ class _Run:
 _Restore = tuple[BlockKind, bool]  # the walker state to restore after a block element
 
 
-class _Inline:
-    """Returned for inline elements: their children continue the current run."""
-
-
-_INLINE = _Inline()
-
-
-class _Holder:
-    """A stand-in parent so `children()` can walk one node itself."""
-
-    def __init__(self, node: LexborNode) -> None:
-        self.node = node
-
-
-def _all_children(node: LexborNode | _Holder) -> Iterable[LexborNode]:
-    if isinstance(node, _Holder):
-        yield node.node
-        return
-    child = node.child
-    while child is not None:
-        yield child
-        child = child.next
-
-
 class _Walker:
-    def __init__(self, skip: set[int]) -> None:
+    """Walks element by element, but reads a subtree with nothing to decide in
+    it (no block, `<br>`, table, skipped or dropped element, footnote marker:
+    see `_containers`) with one `node.text()` call, which `_Run` turns into the
+    same text as the text nodes one by one."""
+
+    def __init__(
+        self, skip: Container[int], skip_tags: frozenset[str], containers: set[int]
+    ) -> None:
         self.skip = skip
+        self.skip_tags = skip_tags
+        self.containers = containers
         self.blocks: list[Block] = []
         self.kind: BlockKind = "paragraph"
         self.run = _Run()
 
     # -- runs --------------------------------------------------------------
     def flush(self) -> None:
-        text, notes = self.run.result()
-        if text:
-            self.blocks.append(Block(self.kind, text, notes))
-        self.run = _Run(keep_newlines=self.run.keep_newlines)
+        run = self.run
+        if run.parts or run.footnotes:
+            text, notes = run.result()
+            if text:
+                self.blocks.append(Block(self.kind, text, notes))
+            run.clear()
+        else:  # nothing since the last flush: most block boundaries
+            run.pending_space = False
+
+    def leaf_block(self, tag: str, text: str) -> None:
+        """A block element whose whole text is `text` (see `_Walker`)."""
+        self.flush()
+        if self.run.keep_newlines or tag == "pre":
+            kind, keep = self.kind, self.run.keep_newlines
+            self.kind = _KIND_OF.get(tag, kind)
+            self.run.keep_newlines = True
+            self.run.add_text(text)
+            self.flush()
+            self.kind, self.run.keep_newlines = kind, keep
+            return
+        # A fresh run given one string ends as its words joined by single spaces.
+        words = _without_zero_width(text).split()
+        if words:
+            self.blocks.append(Block(_KIND_OF.get(tag, self.kind), " ".join(words)))
 
     # -- traversal (iterative: pages nest thousands of levels deep) ----------
-    def children(self, node: LexborNode | _Holder) -> None:
-        stack: list[tuple[LexborNode, _Restore | _Inline | None]] = [
-            (child, None) for child in reversed(list(_all_children(node)))
-        ]
-        while stack:
-            item, restore = stack.pop()
-            if isinstance(restore, tuple):
-                self.flush()
-                self.kind, self.run.keep_newlines = restore
-                continue
-            if restore is not None:
-                continue
-            entered = self.enter(item)
-            if entered is None:
-                continue
-            stack.append((item, entered))
-            stack.extend((child, None) for child in reversed(list(_all_children(item))))
+    def children(self, node: LexborNode) -> None:
+        if node.mem_id not in self.containers:
+            text = node.text()
+            if "\ufffd" not in text:  # see `_walk`
+                self.run.add_text(text)
+                return
+        self._walk(node.iter(include_text=True))
 
     def visit(self, node: LexborNode) -> None:
         """Walk `node` itself (not only its children)."""
-        self.children(_Holder(node))
+        self._walk(iter((node,)))
 
-    def enter(self, node: LexborNode) -> _Restore | _Inline | None:
-        """Handle `node`: None to skip its children, else what to do after them."""
-        tag = node.tag or ""
-        if tag == "-text":
-            self.run.add_text(node.text_content or "")
-            return None
-        if tag.startswith("-") or tag.startswith("_") or tag in _SKIP_TAGS:
-            return None
-        if node.mem_id in self.skip:
-            return None
-        if is_footnote_marker(node):
-            self.run.marker(node.text(deep=True))
-            return None
-        if tag == "br":
-            self.run.newline()
-            return None
-        if tag == "table":
-            self.flush()
-            self.table(node)
-            return None
-        if tag not in _BLOCKISH:
-            return _INLINE
-        self.flush()
-        restore = (self.kind, self.run.keep_newlines)
-        self.kind = _KIND_OF.get(tag, self.kind)
-        self.run.keep_newlines = self.run.keep_newlines or tag == "pre"
-        return restore
+    def _walk(self, nodes: Iterator[LexborNode]) -> None:
+        # One child iterator per open element; an element's restore runs when
+        # its iterator is exhausted, i.e. after its last descendant.  The loop
+        # body is `enter` inlined: it runs for every node above the leaves.
+        stack: list[tuple[Iterator[LexborNode], _Restore | None]] = [(nodes, None)]
+        skip, skip_tags, containers = self.skip, self.skip_tags, self.containers
+        while stack:
+            children, restore = stack[-1]
+            for child in children:
+                tag = child.tag
+                if tag == "-text":
+                    text = child.text_content
+                    if not text:
+                        continue
+                    run = self.run
+                    if text.isspace() and not (run.keep_newlines and "\n" in text):
+                        run.pending_space = run.last != "\n"  # what add_text would do
+                    else:
+                        run.add_text(text)
+                    continue
+                if tag is None:  # an odd node type: its children continue the run
+                    stack.append((child.iter(include_text=True), None))
+                    break
+                if tag in skip_tags or tag[0] in "-_":
+                    continue
+                mem_id = child.mem_id
+                if mem_id in skip:
+                    continue
+                if tag in _MARKER_TAGS and is_footnote_marker(child):
+                    self.run.marker(child.text())
+                    continue
+                if tag == "br":
+                    self.run.newline()
+                    continue
+                if tag == "table":
+                    self.flush()
+                    self.table(child)
+                    continue
+                if mem_id not in containers:
+                    whole = child.text()
+                    # U+FFFD may stand for bytes lexbor kept verbatim (a tree parsed
+                    # from bytes): only text node by text node decodes them as before.
+                    if "\ufffd" not in whole:
+                        if tag in _BLOCKISH:
+                            self.leaf_block(tag, whole)
+                        else:
+                            self.run.add_text(whole)
+                        continue
+                if tag in _BLOCKISH:
+                    self.flush()
+                    state = (self.kind, self.run.keep_newlines)
+                    self.kind = _KIND_OF.get(tag, self.kind)
+                    self.run.keep_newlines = state[1] or tag == "pre"
+                    stack.append((child.iter(include_text=True), state))
+                else:
+                    stack.append((child.iter(include_text=True), None))
+                break
+            else:
+                stack.pop()
+                if restore is not None:
+                    self.flush()
+                    self.kind, self.run.keep_newlines = restore
 
     # -- tables ------------------------------------------------------------
     def table(self, table: LexborNode) -> None:
@@ -238,16 +323,27 @@ class _Walker:
         for tr, row in zip(rows, grid, strict=True):
             in_thead = tr.parent is not None and tr.parent.tag == "thead"
             if in_thead or (row and all(c.tag == "th" for c in row) and not col_headers):
-                col_headers = _expand(row, self.skip)
+                col_headers = self.expand(row)
                 continue
             self.table_row(row, col_headers)
+
+    def inline(self, node: LexborNode) -> tuple[str, tuple[Footnote, ...]]:
+        walker = _InlineWalker(self.skip, self.skip_tags, self.containers)
+        walker.children(node)
+        return walker.run.result()
+
+    def expand(self, row: list[LexborNode]) -> list[str]:
+        headers: list[str] = []
+        for cell in row:
+            headers.extend([self.inline(cell)[0]] * _colspan(cell))
+        return headers
 
     def table_row(self, row: list[LexborNode], col_headers: list[str]) -> None:
         row_header: str | None = None
         col = 0
         for i, cell in enumerate(row):
             span = _colspan(cell)
-            text, notes = inline_text(cell, self.skip)
+            text, notes = self.inline(cell)
             is_row_header = i == 0 and len(row) > 1 and (cell.tag == "th" or bool(col_headers))
             if is_row_header:
                 row_header = text or None
@@ -281,18 +377,19 @@ def _colspan(cell: LexborNode) -> int:
         return 1
 
 
-def _expand(row: list[LexborNode], skip: set[int]) -> list[str]:
-    headers: list[str] = []
-    for cell in row:
-        headers.extend([inline_text(cell, skip)[0]] * _colspan(cell))
-    return headers
-
-
 class _InlineWalker(_Walker):
     """Collects a whole subtree into one run; block boundaries become spaces."""
 
     def flush(self) -> None:
         self.run.add_text(" ")
+
+    def leaf_block(self, tag: str, text: str) -> None:
+        self.flush()
+        keep = self.run.keep_newlines
+        self.run.keep_newlines = keep or tag == "pre"
+        self.run.add_text(text)
+        self.flush()
+        self.run.keep_newlines = keep
 
     def table(self, table: LexborNode) -> None:
         self.children(table)
@@ -300,19 +397,110 @@ class _InlineWalker(_Walker):
 
 def inline_text(node: LexborNode, skip: set[int] | None = None) -> tuple[str, tuple[Footnote, ...]]:
     """All text under `node` as one normalised string, with its footnote markers."""
-    walker = _InlineWalker(skip or set())
+    skip = skip or set()
+    walker = _InlineWalker(skip, _SKIP_TAGS, _containers(node, _SKIP_TAGS, skip_ids=skip))
     walker.children(node)
     return walker.run.result()
 
 
-def _skip_ids(node: LexborNode, selectors: Iterable[str]) -> set[int]:
-    skip: set[int] = set()
+def _containers(
+    root: LexborNode,
+    skip_tags: frozenset[str],
+    skip_nodes: Iterable[LexborNode] = (),
+    skip_ids: set[int] | None = None,
+) -> set[int]:
+    """`mem_id`s of the elements under `root` (inclusive) that must be walked node by node.
+
+    An element is one when a descendant is a block, `<br>`, table, skipped tag,
+    dropped node (`skip_nodes`, or any node whose id is in `skip_ids`),
+    possible footnote marker (`sup`, `a` with a class or role) or a node
+    without a tag name; every other element's text is its `node.text()`.
+    One traversal reading tag names, plus a walk up from each such
+    descendant that stops at the first marked ancestor.
+    """
+    marked: set[int] = set()
+    stop = root.mem_id
+
+    def mark_ancestors(node: LexborNode) -> None:
+        if node.mem_id == stop:
+            return
+        parent = node.parent
+        while parent is not None:
+            mem_id = parent.mem_id
+            if mem_id in marked:
+                return
+            marked.add(mem_id)
+            if mem_id == stop:
+                return
+            parent = parent.parent
+
+    for node in skip_nodes:  # first, so that the traversal needs no `mem_id` per node
+        mark_ancestors(node)
+    walk_tags = _WALK_TAGS | skip_tags
+    plain = frozenset() if skip_ids else _PLAIN_TAGS - skip_tags
+    for node in root.traverse():
+        tag = node.tag
+        if tag in plain:
+            continue
+        if (
+            tag is None
+            or tag in walk_tags
+            or (tag in _MARKER_TAGS and _maybe_marker(node))
+            or (skip_ids and node.mem_id in skip_ids)
+        ):
+            mark_ancestors(node)
+    return marked
+
+
+def _maybe_marker(node: LexborNode) -> bool:
+    """Cheap superset of `is_footnote_marker` (`a`/`sup` only): the attributes it reads."""
+    return node.tag == "sup" or bool(node.attributes.keys() & {"class", "role"})
+
+
+def _split_drops(selectors: Iterable[str]) -> tuple[frozenset[str], list[str], list[str]]:
+    """Drop selectors as (plain tag names, selectors safe to join in one list, the rest).
+
+    A plain tag name is matched by `node.tag` in the walker instead of a CSS
+    pass over the subtree (each selector costs one).  The rest are queried
+    one by one, so an invalid selector from config is ignored alone; joining
+    is safe only when no item can swallow the comma (brackets, parentheses
+    and quotes balanced, no escapes or comments, no comma of its own).
+    """
+    tags: set[str] = set()
+    joinable: list[str] = []
+    alone: list[str] = []
     for selector in selectors:
+        if _TAG_NAME(selector):
+            tags.add(selector)
+        elif not selector.strip() or (_RISKY(selector) and not _balanced(selector)):
+            alone.append(selector)
+        else:
+            joinable.append(selector)
+    return frozenset(tags), joinable, alone
+
+
+def _balanced(selector: str) -> bool:
+    c = selector.count
+    return ("\\" not in selector and "/*" not in selector and "," not in selector
+            and c("(") == c(")") and c("[") == c("]") and c('"') % 2 == 0 and c("'") % 2 == 0)
+
+
+def _skip_nodes(
+    node: LexborNode, joinable: Sequence[str], alone: Iterable[str]
+) -> dict[int, LexborNode]:
+    """The nodes under `node` (inclusive) that the selectors match, by `mem_id`."""
+    skip: dict[int, LexborNode] = {}
+    if joinable:
+        try:
+            skip.update((m.mem_id, m) for m in node.css(",".join(joinable)))
+        except Exception:  # one invalid selector spoils the list: ask one by one
+            alone = (*joinable, *alone)
+    for selector in alone:
         try:
             matches = node.css(selector)
         except Exception:  # an invalid selector from config must not crash parsing
             continue
-        skip.update(m.mem_id for m in matches)
+        skip.update((m.mem_id, m) for m in matches)
     return skip
 
 
@@ -324,9 +512,12 @@ def blocks_from(node: LexborNode | None, *, drop_selectors: Sequence[str] = ()) 
     """
     if node is None:
         return []
-    walker = _Walker(_skip_ids(node, (*ALWAYS_DROP, *drop_selectors)))
-    if node.mem_id in walker.skip:
+    tags, joinable, alone = _split_drops(drop_selectors)
+    skip = _skip_nodes(node, (*_ALWAYS_DROP_CSS, *joinable), alone)
+    skip_tags = _SKIP_TAGS | _ALWAYS_DROP_TAGS | tags
+    if node.mem_id in skip or node.tag in skip_tags:
         return []
+    walker = _Walker(skip, skip_tags, _containers(node, skip_tags, skip.values()))
     walker.visit(node)
     walker.flush()
     return walker.blocks

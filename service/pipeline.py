@@ -103,7 +103,7 @@ class Pipeline:
 
     async def check_page(self, source: SourceConfig, url: str) -> PageOutcome:
         at = self.clock()
-        known = self.store.page_validators(source.name, url)
+        known = await asyncio.to_thread(self.store.page_validators, source.name, url)
         try:
             result = await self.fetcher.fetch(
                 url,
@@ -164,7 +164,7 @@ class Pipeline:
         for entry in parse_feed(feed.body, source.url)[: source.follow_limit]:
             if entry.content_html:
                 at = self.clock()
-                known = self.store.page_validators(source.name, entry.url)
+                known = await asyncio.to_thread(self.store.page_validators, source.name, entry.url)
                 page = FetchResult(url=entry.url, final_url=entry.url, status=200,
                                    body=entry.content_html.encode(), content_type="text/html",
                                    charset="utf-8", etag=None, last_modified=None, attempts=())

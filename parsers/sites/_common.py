@@ -17,35 +17,67 @@ from ..document import Block, Document
 from ..html_blocks import blocks_from, inline_text
 from ..registry import SiteParser, parser_classes
 
-# One line of text that is chrome wherever it appears.  Anchored patterns match
-# the whole block; unanchored ones are distinctive enough to match anywhere.
-BOILERPLATE_PATTERNS: tuple[re.Pattern[str], ...] = tuple(re.compile(p, re.IGNORECASE) for p in (
-    r"^\}?\s*\?>$",                                    # PHP residue "} ?>"
-    r"^<\?php\b.*$",
-    r"^\d{1,4} / \d{2,4}$",                               # "0 / 300" character counters
+# Chrome wherever it appears, in tables that are each one regex pass: whole-
+# block lines, matched at the start of a block's text (`re.match`, so no
+# leading "^"); lines that need a "|", tried only on text that has one (their
+# `[^|]{1,60}` runs are the costly part of a failed match); and phrases
+# distinctive enough to match anywhere (all start with Han characters, which
+# have no case: only "App" needs `(?i:...)`).
+BOILERPLATE_LINES: tuple[str, ...] = (
+    r"\}?\s*\?>$",                                     # PHP residue "} ?>"
+    r"<\?php\b.*$",
+    r"\d{1,4} / \d{2,4}$",                               # "0 / 300" character counters
+    r"本文系作者.{0,40}授权钛媒体发表",
+    r"本内容来源于钛媒体钛度号",
+    r"想和千万钛媒体用户分享",
+    r"敬原创，?,?有钛度，?,?得赞赏$",
+    r"(赞赏支持|发表评论|登录后输入评论内容|快报|更多)$",
+    r"Posted by\b.{0,60}$",
+    r"(Photo )?Credit:\s.{1,60}$",
+    r"\((photo|image|picture) source:.{1,100}\)$",
+    r"(#[\w-]+\s*){2,}$",                              # a line of hashtags
+    r"Leave a (Reply|Comment)\b",
+    r"Your email address will not be published",
+    r"(Share|Share this|Share this article)[:：]?$",
+    r"Try our platform free!?$",
+    r"Sign up for (a free trial|our newsletter).{0,60}$",
+)
+BOILERPLATE_PIPE_LINES: tuple[str, ...] = (
+    r"[^|\n]{1,60}\|[^|\n]{1,60}\|\s*(Getty Images|Reuters|AFP|AP|Bloomberg)$",
+)
+BOILERPLATE_PHRASES: tuple[str, ...] = (
     r"根据《网络安全法》实名制要求",
-    r"扫描下载\s*App",
-    r"更多精彩内容|关注钛媒体微信号|下载钛媒体App",
-    r"^本文系作者.{0,40}授权钛媒体发表",
-    r"^本内容来源于钛媒体钛度号",
-    r"^想和千万钛媒体用户分享",
-    r"^敬原创，?,?有钛度，?,?得赞赏$",
-    r"^(赞赏支持|发表评论|登录后输入评论内容|快报|更多)$",
-    r"^Posted by\b.{0,60}$",
-    r"^(Photo )?Credit:\s.{1,60}$",
-    r"^\((photo|image|picture) source:.{1,100}\)$",
-    r"^[^|\n]{1,60}\|[^|\n]{1,60}\|\s*(Getty Images|Reuters|AFP|AP|Bloomberg)$",
-    r"^(#[\w-]+\s*){2,}$",                             # a line of hashtags
-    r"^Leave a (Reply|Comment)\b",
-    r"^Your email address will not be published",
-    r"^(Share|Share this|Share this article)[:：]?$",
-    r"^Try our platform free!?$",
-    r"^Sign up for (a free trial|our newsletter).{0,60}$",
-))
+    r"扫描下载\s*(?i:App)",
+    r"更多精彩内容",
+    r"关注钛媒体微信号",
+    r"下载钛媒体(?i:App)",
+)
+_LINE = re.compile("|".join(f"(?:{p})" for p in BOILERPLATE_LINES), re.IGNORECASE)
+_PIPE_LINE = re.compile("|".join(f"(?:{p})" for p in BOILERPLATE_PIPE_LINES), re.IGNORECASE)
+_PHRASE = re.compile("|".join(BOILERPLATE_PHRASES))
+
+
+def _literal_lead(pattern: str) -> str:
+    """The literal text every match of `pattern` starts with ("" if unsure)."""
+    if "|" in pattern:  # an alternation may start anywhere
+        return ""
+    lead = re.match(r"[^\\.^$*+?{}\[\]|()]*", pattern).group()  # type: ignore[union-attr]
+    return lead[:-1] if pattern[len(lead):len(lead) + 1] in ("?", "*", "{") else lead
+
+
+# Each phrase's leading literal, which any match contains: a few substring tests
+# are much faster than the regex's one step per character on text without them.
+_PHRASE_LEADS = tuple(_literal_lead(p) for p in BOILERPLATE_PHRASES)
 
 
 def is_boilerplate(text: str) -> bool:
-    return any(p.search(text) for p in BOILERPLATE_PATTERNS)
+    return (
+        _LINE.match(text) is not None
+        or ("|" in text and _PIPE_LINE.match(text) is not None)
+        # An ASCII-only text cannot hold a phrase (isascii() is O(1)).
+        or (not text.isascii() and any(lead in text for lead in _PHRASE_LEADS)
+            and _PHRASE.search(text) is not None)
+    )
 
 
 def without_boilerplate(blocks: Iterable[Block]) -> list[Block]:
@@ -57,7 +89,46 @@ def body_blocks(node: LexborNode | None, drop: Sequence[str] = ()) -> list[Block
     return without_boilerplate(blocks_from(node, drop_selectors=drop))
 
 
-def first(tree: LexborHTMLParser, *selectors: str) -> LexborNode | None:
+class Page:
+    """A parsed page as the helpers here read it: the tree, and its `<meta>` tags read once.
+
+    A site parser wraps its tree once per parse (`page = c.Page(tree)`) so
+    that the `meta` lookups of one parse (author, date, title, URL) share one
+    selector pass; every helper also takes a bare tree.  `css`, `css_first`,
+    `body` and `root` are the tree's.
+    """
+
+    __slots__ = ("_metas", "tree")
+
+    def __init__(self, tree: LexborHTMLParser | Page) -> None:
+        self.tree: LexborHTMLParser = tree.tree if isinstance(tree, Page) else tree
+        self._metas: list[dict[str, str | None]] | None = None
+
+    def css(self, query: str) -> list[LexborNode]:
+        return self.tree.css(query)
+
+    def css_first(self, query: str) -> LexborNode | None:
+        return self.tree.css_first(query)
+
+    @property
+    def body(self) -> LexborNode | None:
+        return self.tree.body
+
+    @property
+    def root(self) -> LexborNode | None:
+        return self.tree.root
+
+    def metas(self) -> list[dict[str, str | None]]:
+        """The attributes of every `<meta>`, in document order."""
+        if self._metas is None:
+            self._metas = [node.attributes for node in self.tree.css("meta")]
+        return self._metas
+
+
+Tree = LexborHTMLParser | Page
+
+
+def first(tree: Tree, *selectors: str) -> LexborNode | None:
     """The first node matching any of `selectors`, tried in order."""
     for selector in selectors:
         node = tree.css_first(selector)
@@ -72,18 +143,28 @@ def text_of(node: LexborNode | None) -> str | None:
     return inline_text(node)[0] or None
 
 
-def meta(tree: LexborHTMLParser, *keys: str) -> str | None:
-    """The content of the first `<meta property|name|itemprop=key>` that has one."""
+_META_ATTRS = ("property", "name", "itemprop")
+
+
+def meta(tree: Tree, *keys: str) -> str | None:
+    """The content of the first `<meta property|name|itemprop=key>` that has one.
+
+    Keys are tried in order and, for each, the first `<meta>` in document order
+    whose property, then name, then itemprop is exactly the key (what the
+    selector `meta[property="key"]` matches: these values are case-sensitive);
+    an empty content goes on to the next.
+    """
+    metas = (tree if isinstance(tree, Page) else Page(tree)).metas()
     for key in keys:
-        for attr in ("property", "name", "itemprop"):
-            node = tree.css_first(f'meta[{attr}="{key}"]')
-            content = (node.attributes.get("content") or "").strip() if node else ""
+        for attr in _META_ATTRS:
+            attrs = next((a for a in metas if a.get(attr) == key), None)
+            content = (attrs.get("content") or "").strip() if attrs else ""
             if content:
                 return content
     return None
 
 
-def canonical_url(tree: LexborHTMLParser) -> str | None:
+def canonical_url(tree: Tree) -> str | None:
     """`<link rel=canonical>` else `og:url`, if absolute."""
     node = tree.css_first('link[rel="canonical"]')
     href = (node.attributes.get("href") or "").strip() if node else ""
@@ -107,7 +188,7 @@ def strip_suffix(title: str | None, suffixes: Sequence[str]) -> str | None:
     return title or None
 
 
-def page_title(tree: LexborHTMLParser, *selectors: str, suffixes: Sequence[str] = ()) -> str | None:
+def page_title(tree: Tree, *selectors: str, suffixes: Sequence[str] = ()) -> str | None:
     """Title from the article heading, else og:title, else `<title>`, suffix stripped."""
     heading = text_of(first(tree, *selectors)) if selectors else None
     raw = heading or meta(tree, "og:title") or text_of(tree.css_first("title"))
@@ -142,7 +223,7 @@ def iso_date(text: str | None) -> str | None:
     return None
 
 
-def published(tree: LexborHTMLParser, *selectors: str) -> str | None:
+def published(tree: Tree, *selectors: str) -> str | None:
     """Publication time from meta tags, then `time[datetime]`, then visible text."""
     value = meta(tree, "article:published_time", "datePublished", "pubdate", "date")
     if value:
@@ -157,18 +238,35 @@ def published(tree: LexborHTMLParser, *selectors: str) -> str | None:
     return None
 
 
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
-_LATIN = re.compile(r"[A-Za-z]")
+# Counted on encoded bytes, which C does in a few passes instead of one regex
+# step per character.  In UTF-16-LE every BMP character is two bytes and its
+# high byte alone says whether it is in U+3400-U+9FFF or U+F900-U+FAFF
+# (surrogates, D8-DF, are in neither).
+_NOT_HAN_HIGH = bytes(b for b in range(256) if not (0x34 <= b <= 0x9F or b in (0xF9, 0xFA)))
+_NOT_LATIN = bytes(b for b in range(256) if not (0x41 <= b <= 0x5A or 0x61 <= b <= 0x7A))
 
 
-def detect_lang(blocks: Sequence[Block], tree: LexborHTMLParser) -> str | None:
+def _count_han(text: str) -> int:
+    """Characters in U+3400-U+9FFF and U+F900-U+FAFF."""
+    if text.isascii():
+        return 0
+    high = text.encode("utf-16-le", "surrogatepass")[1::2]
+    return len(high.translate(None, _NOT_HAN_HIGH))
+
+
+def _count_latin(text: str) -> int:
+    """ASCII letters A-Z, a-z."""
+    return len(text.encode("ascii", "ignore").translate(None, _NOT_LATIN))
+
+
+def detect_lang(blocks: Sequence[Block], tree: Tree) -> str | None:
     """"zh" or "en" by the script of the body text; the `<html lang>` when there is none.
 
     Content language wins over the declared one: TMTPost serves machine
     translations under `lang="zh-CN"`.
     """
     sample = "".join(b.text for b in blocks)[:20000]
-    cjk, latin = len(_CJK.findall(sample)), len(_LATIN.findall(sample))
+    cjk, latin = _count_han(sample), _count_latin(sample)
     if cjk or latin:
         # A CJK character carries about as much as a 3-4 letter word.
         return "zh" if cjk * 3 >= latin else "en"
@@ -179,7 +277,7 @@ def detect_lang(blocks: Sequence[Block], tree: LexborHTMLParser) -> str | None:
 
 
 def document(
-    tree: LexborHTMLParser,
+    tree: Tree,
     url: str | None,
     parser: str,
     blocks: list[Block],
@@ -199,7 +297,7 @@ def document(
     )
 
 
-def parser_for_generator(tree: LexborHTMLParser) -> type[SiteParser] | None:
+def parser_for_generator(tree: Tree) -> type[SiteParser] | None:
     """The parser whose `generators` names the page's `<meta name=generator>` ("WordPress 6.4")."""
     generator = (meta(tree, "generator") or "").lower()
     if not generator:

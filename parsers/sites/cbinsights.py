@@ -24,7 +24,8 @@ class CbInsightsParser(SiteParser):
     domains: ClassVar[tuple[str, ...]] = ("www.cbinsights.com", "cbinsights.com")
 
     def parse(self, tree: LexborHTMLParser, url: str | None) -> Document:
-        root = c.first(tree, "main", "article", "body")
+        page = c.Page(tree)  # its <meta> tags are read once for all lookups
+        root = c.first(page, "main", "article", "body")
         blocks: list[Block] = []
         if root is not None:
             # Stat blocks first, in page order, then the rest of the body.
@@ -32,10 +33,10 @@ class CbInsightsParser(SiteParser):
                 blocks += _stat_blocks(stat)
         blocks += c.body_blocks(root, CBINSIGHTS_DROP)
         return c.document(
-            tree, url, self.name, blocks,
-            title=c.page_title(tree, "h1", suffixes=("CB Insights Research", "CB Insights")),
-            published_at=c.published(tree, ".report-meta time", "time[datetime]"),
-            author=c.meta(tree, "author"),
+            page, url, self.name, blocks,
+            title=c.page_title(page, "h1", suffixes=("CB Insights Research", "CB Insights")),
+            published_at=c.published(page, ".report-meta time", "time[datetime]"),
+            author=c.meta(page, "author"),
         )
 
 

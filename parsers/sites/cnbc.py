@@ -25,17 +25,18 @@ class CnbcParser(SiteParser):
     domains: ClassVar[tuple[str, ...]] = ("www.cnbc.com", "cnbc.com")
 
     def parse(self, tree: LexborHTMLParser, url: str | None) -> Document:
+        page = c.Page(tree)  # its <meta> tags are read once for all lookups
         blocks: list[Block] = []
-        key_points = c.first(tree, ".RenderKeyPoints-list", ".RenderKeyPoints-keyPoints")
+        key_points = c.first(page, ".RenderKeyPoints-list", ".RenderKeyPoints-keyPoints")
         if key_points is not None:
             blocks += c.body_blocks(key_points, ("h2", ".RenderKeyPoints-title"))
-        body = c.first(tree, "div.ArticleBody-articleBody", "div.group", "article")
+        body = c.first(page, "div.ArticleBody-articleBody", "div.group", "article")
         blocks += c.body_blocks(body, CNBC_DROP)
         return c.document(
-            tree, url, self.name, blocks,
-            title=c.page_title(tree, "h1.ArticleHeader-headline", "h1", suffixes=("CNBC",)),
-            published_at=c.published(tree, "time[data-testid='published-timestamp']",
+            page, url, self.name, blocks,
+            title=c.page_title(page, "h1.ArticleHeader-headline", "h1", suffixes=("CNBC",)),
+            published_at=c.published(page, "time[data-testid='published-timestamp']",
                                      "time[itemprop='datePublished']", "time[datetime]"),
-            author=c.text_of(c.first(tree, "a.Author-authorName", ".Author-authorName"))
-            or c.meta(tree, "author"),
+            author=c.text_of(c.first(page, "a.Author-authorName", ".Author-authorName"))
+            or c.meta(page, "author"),
         )

@@ -26,12 +26,13 @@ class FootnoteBlogParser(SiteParser):
     generators: ClassVar[tuple[str, ...]] = ("Hugo", "Jekyll")
 
     def parse(self, tree: LexborHTMLParser, url: str | None) -> Document:
-        body = c.first(tree, "div.post-content", "div.post-body", "div.entry-content",
+        page = c.Page(tree)  # its <meta> tags are read once for all lookups
+        body = c.first(page, "div.post-content", "div.post-body", "div.entry-content",
                        "article .content", "article.post", "main article", "article", "main")
         return c.document(
-            tree, url, self.name, c.body_blocks(body, BLOG_DROP),
-            title=c.page_title(tree, "h1.post-title", "article h1", "h1"),
-            published_at=c.published(tree, "time[datetime]", ".post-meta span", ".post-date"),
-            author=c.meta(tree, "author")
-            or c.text_of(c.first(tree, ".post-meta .author", "[rel='author']")),
+            page, url, self.name, c.body_blocks(body, BLOG_DROP),
+            title=c.page_title(page, "h1.post-title", "article h1", "h1"),
+            published_at=c.published(page, "time[datetime]", ".post-meta span", ".post-date"),
+            author=c.meta(page, "author")
+            or c.text_of(c.first(page, ".post-meta .author", "[rel='author']")),
         )

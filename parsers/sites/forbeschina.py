@@ -26,15 +26,16 @@ class ForbesChinaParser(SiteParser):
     domains: ClassVar[tuple[str, ...]] = ("www.forbeschina.com", "forbeschina.com")
 
     def parse(self, tree: LexborHTMLParser, url: str | None) -> Document:
-        body = c.first(tree, "div.article-content", "div.article-detail", "div.detail-content",
+        page = c.Page(tree)  # its <meta> tags are read once for all lookups
+        body = c.first(page, "div.article-content", "div.article-detail", "div.detail-content",
                        "article")
-        byline = c.text_of(c.first(tree, ".author-line a[href*='/author/']", ".author-line",
+        byline = c.text_of(c.first(page, ".author-line a[href*='/author/']", ".author-line",
                                    "a[href*='/author/']"))
-        author = _BYLINE.sub("", byline).strip() if byline else c.meta(tree, "author")
+        author = _BYLINE.sub("", byline).strip() if byline else c.meta(page, "author")
         return c.document(
-            tree, url, self.name, c.body_blocks(body, FORBESCHINA_DROP),
-            title=c.page_title(tree, "h1.article-title", "h1",
+            page, url, self.name, c.body_blocks(body, FORBESCHINA_DROP),
+            title=c.page_title(page, "h1.article-title", "h1",
                                suffixes=("Forbes China", "福布斯中国")),
-            published_at=c.published(tree, ".article-info .date", "time[datetime]", ".date"),
+            published_at=c.published(page, ".article-info .date", "time[datetime]", ".date"),
             author=author or None,
         )

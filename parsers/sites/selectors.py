@@ -22,17 +22,18 @@ class SelectorParser(SiteParser):
         self.drop = tuple(drop)
 
     def parse(self, tree: LexborHTMLParser, url: str | None) -> Document:
+        page = c.Page(tree)  # its <meta> tags are read once for all lookups
         blocks: list[Block] = []
-        for node in self._roots(tree):
+        for node in self._roots(page):
             blocks += c.body_blocks(node, self.drop)
         return c.document(
-            tree, url, self.name, blocks,
-            title=c.page_title(tree, "h1"),
-            published_at=c.published(tree, "time[datetime]"),
-            author=c.meta(tree, "author"),
+            page, url, self.name, blocks,
+            title=c.page_title(page, "h1"),
+            published_at=c.published(page, "time[datetime]"),
+            author=c.meta(page, "author"),
         )
 
-    def _roots(self, tree: LexborHTMLParser) -> list[LexborNode]:
+    def _roots(self, tree: c.Tree) -> list[LexborNode]:
         """Kept nodes in document order, without nodes nested in another kept node."""
         if not self.keep:
             return [tree.body] if tree.body is not None else []

@@ -42,16 +42,17 @@ class TmtpostParser(SiteParser):
     title_suffixes: ClassVar[tuple[str, ...]] = ("钛媒体官方网站", "钛媒体", "TMTPOST")
 
     def parse(self, tree: LexborHTMLParser, url: str | None) -> Document:
-        body = c.first(tree, *self.body_selectors)
+        page = c.Page(tree)  # its <meta> tags are read once for all lookups
+        body = c.first(page, *self.body_selectors)
         blocks = []
-        summary = c.first(tree, *self.summary_selectors)
+        summary = c.first(page, *self.summary_selectors)
         if summary is not None:  # the lede is content; the body walk skips it
             blocks += c.body_blocks(summary)
         blocks += c.body_blocks(body, (*TMTPOST_DROP, *self.summary_selectors))
-        author = c.text_of(c.first(tree, *self.author_selectors)) or c.meta(tree, "author")
+        author = c.text_of(c.first(page, *self.author_selectors)) or c.meta(page, "author")
         return c.document(
-            tree, url, self.name, blocks,
-            title=c.page_title(tree, *self.title_selectors, suffixes=self.title_suffixes),
-            published_at=c.published(tree, *self.time_selectors),
+            page, url, self.name, blocks,
+            title=c.page_title(page, *self.title_selectors, suffixes=self.title_suffixes),
+            published_at=c.published(page, *self.time_selectors),
             author=author,
         )

@@ -28,20 +28,21 @@ class WordPressParser(SiteParser):
     generators: ClassVar[tuple[str, ...]] = ("WordPress",)
 
     def parse(self, tree: LexborHTMLParser, url: str | None) -> Document:
-        body = c.first(tree, "article div.entry-content", "div.entry-content", "div.post-content",
+        page = c.Page(tree)  # its <meta> tags are read once for all lookups
+        body = c.first(page, "article div.entry-content", "div.entry-content", "div.post-content",
                        "article .entry", "article")
-        author = c.text_of(c.first(tree, ".byline .author a", ".byline a[rel='author']",
+        author = c.text_of(c.first(page, ".byline .author a", ".byline a[rel='author']",
                                    "a[rel='author']", ".author.vcard"))
         blocks = c.body_blocks(body, (*WORDPRESS_DROP, "h1.entry-title", "header.entry-header"))
         return c.document(
-            tree, url, self.name, blocks,
-            title=c.page_title(tree, "h1.entry-title", "article h1", suffixes=_site_name(tree)),
-            published_at=c.published(tree, "time.entry-date.published", "time.entry-date",
+            page, url, self.name, blocks,
+            title=c.page_title(page, "h1.entry-title", "article h1", suffixes=_site_name(page)),
+            published_at=c.published(page, "time.entry-date.published", "time.entry-date",
                                      "time[datetime]"),
-            author=author or c.meta(tree, "author"),
+            author=author or c.meta(page, "author"),
         )
 
 
-def _site_name(tree: LexborHTMLParser) -> tuple[str, ...]:
+def _site_name(tree: c.Tree) -> tuple[str, ...]:
     name = c.meta(tree, "og:site_name")
     return (name,) if name else ()
