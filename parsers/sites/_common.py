@@ -137,6 +137,22 @@ def first(tree: Tree, *selectors: str) -> LexborNode | None:
     return None
 
 
+def fragment_body(tree: Tree) -> LexborNode | None:
+    """The `<body>` of a bare article fragment, else None.
+
+    Feeds (`content:encoded`) and APIs (TMTPost's `data.main`) carry the body
+    HTML alone: no `<head>`, no page chrome.  Such a fragment is all article,
+    so a site parser that finds none of its body containers reads the whole
+    of it instead of reporting an empty page.
+    """
+    head = tree.css_first("head")
+    if head is not None and head.child is not None:
+        return None
+    if tree.css_first("header, nav, footer, aside") is not None:
+        return None
+    return tree.body
+
+
 def text_of(node: LexborNode | None) -> str | None:
     if node is None:
         return None

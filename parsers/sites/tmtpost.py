@@ -43,7 +43,7 @@ class TmtpostParser(SiteParser):
 
     def parse(self, tree: LexborHTMLParser, url: str | None) -> Document:
         page = c.Page(tree)  # its <meta> tags are read once for all lookups
-        body = c.first(page, *self.body_selectors)
+        body = c.first(page, *self.body_selectors) or c.fragment_body(page)
         blocks = []
         summary = c.first(page, *self.summary_selectors)
         if summary is not None:  # the lede is content; the body walk skips it
