@@ -7,6 +7,7 @@ from typing import ClassVar
 from selectolax.lexbor import LexborHTMLParser
 
 from ..document import Document
+from ..generic import GenericExtractor
 from ..registry import SiteParser
 from . import _common as c
 
@@ -29,8 +30,12 @@ class WordPressParser(SiteParser):
 
     def parse(self, tree: LexborHTMLParser, url: str | None) -> Document:
         page = c.Page(tree)  # its <meta> tags are read once for all lookups
-        body = c.first(page, "article div.entry-content", "div.entry-content", "div.post-content",
-                       "article .entry", "article")
+        body = c.first(page, "article div.entry-content", "div.entry-content", "div.post-content")
+        if body is None:
+            # Page-builder themes (Elementor, Divi...) have no entry-content; on the
+            # WCXB dev pages routed here by generator this parser scored F1 0.33 where
+            # the generic extractor scored 0.88, and 0.91 vs 0.89 where it has one.
+            return GenericExtractor().parse(tree, url)
         author = c.text_of(c.first(page, ".byline .author a", ".byline a[rel='author']",
                                    "a[rel='author']", ".author.vcard"))
         blocks = c.body_blocks(body, (*WORDPRESS_DROP, "h1.entry-title", "header.entry-header"))
