@@ -84,7 +84,7 @@ async def measure(base: str, pages: int, database_url: str) -> dict[str, float]:
                      parser=parsers.get(tmpl[i % len(tmpl)]))
         for i in range(pages)
     )
-    settings = Settings(database_url=database_url, allow_private_targets=True,
+    settings = Settings(database_url=database_url, allow_private_targets=True, parse_workers=2,
                         respect_robots=False, per_host_delay=0, max_concurrency=64,
                         per_host_concurrency=64, sources=sources)
     out: dict[str, float] = {}

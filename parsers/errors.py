@@ -26,6 +26,9 @@ class InputTooLarge(ParseError):
         self.limit = limit
         self.url = url
 
+    def __reduce__(self) -> tuple[type[InputTooLarge], tuple[int, int, str | None]]:
+        return (InputTooLarge, (self.size, self.limit, self.url))  # picklable across processes
+
 
 class UnknownParser(ParseError):
     """A configured parser name that nothing registered."""
@@ -34,3 +37,6 @@ class UnknownParser(ParseError):
         super().__init__(f"unknown parser {name!r}; known parsers: {', '.join(sorted(known))}")
         self.name = name
         self.known = known
+
+    def __reduce__(self) -> tuple[type[UnknownParser], tuple[str, list[str]]]:
+        return (UnknownParser, (self.name, self.known))

@@ -72,15 +72,28 @@ def _published_date(published: str | None) -> date | None:
         return None
 
 
+def read_page(body: bytes, url: str, source: SourceConfig, charset: str | None,
+              fetched_at: datetime) -> tuple[parsers.Document, list[Figure]]:
+    """Parse a page and extract its figures: pure CPU work, safe in a worker process."""
+    doc = parsers.extract(body, url=url, parser=source.parser, keep=source.keep,
+                          drop=source.drop, charset=charset)
+    return doc, figures_of(doc, lang=source.lang, fetched_at=fetched_at)
+
+
+PageReader = Callable[[bytes, str, SourceConfig, "str | None", datetime],
+                      tuple[parsers.Document, list[Figure]]]
+
+
 class Pipeline:
     """Runs checks of sources against one store and one fetcher."""
 
     def __init__(self, settings: Settings, store: Store, fetcher: Fetcher,
-                 clock: Clock = utcnow) -> None:
+                 clock: Clock = utcnow, reader: PageReader = read_page) -> None:
         self.settings = settings
         self.store = store
         self.fetcher = fetcher
         self.clock = clock
+        self.reader = reader  # read_page, in this process or in a worker pool (Runtime)
         self.health = HealthMonitor(settings, store)
 
     async def check_all(self, sources: Sequence[SourceConfig]) -> list[PageOutcome]:
@@ -127,15 +140,13 @@ class Pipeline:
             return PageOutcome(source.name, url, "unchanged", changes=seen.changes,
                                alerts=len(seen.alerts), status=result.status)
         try:
-            doc = parsers.extract(body, url=result.final_url or url, parser=source.parser,
-                                  keep=source.keep, drop=source.drop, charset=result.charset)
+            doc, found = self.reader(body, result.final_url or url, source, result.charset, at)
         except parsers.ParseError as exc:
             self.store.record_failure(
                 source=source.name, url=url, at=at, error=str(exc), status=result.status,
                 ops=self.health.policy(url, "failed", at=at, error=str(exc),
                                        status=result.status))
             return PageOutcome(source.name, url, "failed", error=str(exc), status=result.status)
-        found = figures_of(doc, lang=source.lang, fetched_at=at)
         suspect = suspect_reason(doc, found, self.store.recent_figure_counts(
             source.name, url, SUSPECT_WINDOW))
         if suspect is not None:

@@ -163,6 +163,7 @@ class Settings(BaseSettings):
     timeout: float = Field(default=30.0, gt=0)
     max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     max_redirects: int = Field(default=5, ge=0)
+    parse_workers: int = Field(default=0, ge=0)
     entities_file: str | None = None
     metrics_file: str | None = None
     sources: tuple[SourceConfig, ...] = ()
