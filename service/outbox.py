@@ -4,7 +4,7 @@ Delivery is at-least-once.  Alerts are written to the outbox with the figures
 that caused them; the dispatcher claims the due ones, sends each through its
 channel, and records the outcome:
 
-    delivered                  -> mark_delivered
+    delivered                  -> mark_delivered, for the whole batch at once
     DeliveryError (retryable)  -> next attempt after exponential backoff with jitter,
                                   capped at `max_delay`, never past `give_up_after`
     PermanentDeliveryError, or
@@ -15,6 +15,14 @@ channel, and records the outcome:
 
 An alert's id is its idempotency key (the webhook-id, the Message-ID), so a
 receiver can drop the duplicate a crash between send and mark may cause.
+
+Deliveries are marked in batches: a store with `mark_delivered_many` records
+every alert a `run_once` delivered in one transaction (one commit, a couple of
+statements) instead of one each, which is what bounds throughput on
+PostgreSQL.  An alert is still marked only after its channel accepted it; the
+marks are written when the batch ends, or sooner once `flush_size` wait or the
+oldest has waited `flush_after` seconds, and a crash in that window re-sends
+them with the same id: at-least-once, as before.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol
@@ -31,7 +39,7 @@ from .alerts import PendingAlert
 from .channels.base import Channel
 from .errors import DeliveryError, PermanentDeliveryError
 
-__all__ = ["AlertStore", "DispatchReport", "Dispatcher"]
+__all__ = ["AlertStore", "BatchAlertStore", "DispatchReport", "Dispatcher"]
 
 log = logging.getLogger("figwatch.outbox")
 
@@ -54,6 +62,17 @@ class AlertStore(Protocol):
 
     def mark_attempt_failed(self, alert_id: str, at: datetime, error: str,
                             next_attempt_at: datetime | None) -> None: ...
+
+
+class BatchAlertStore(AlertStore, Protocol):
+    """A store that can also mark many alerts delivered in one transaction (optional).
+
+    `mark_delivered_many` has the effect of `mark_delivered` on each id, all
+    or nothing, and returns how many of the ids existed; the dispatcher uses
+    it when the store has it (`service.db.outbox_batch` implements it).
+    """
+
+    def mark_delivered_many(self, alert_ids: Sequence[str], at: datetime) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,12 +111,14 @@ class Dispatcher:
                  give_up_after: timedelta = timedelta(days=1),
                  park_delay: timedelta = timedelta(minutes=5),
                  batch_size: int = 100, concurrency: int = 8, send_timeout: float = 120.0,
+                 flush_size: int = 500, flush_after: float = 2.0,
                  disabled: Mapping[str, str] | None = None,
                  rng: random.Random | None = None) -> None:
         self._store, self._channels, self._clock = store, channels, clock
         self.base_delay, self.max_delay, self.give_up_after = base_delay, max_delay, give_up_after
         self.park_delay, self.batch_size, self.send_timeout = park_delay, batch_size, send_timeout
         self._concurrency = concurrency
+        self._marks = _DeliveredMarks(store, clock, max(1, flush_size), flush_after)
         # A ChannelSet from build_channels knows why a channel is switched off.
         self._disabled = dict(disabled if disabled is not None
                               else getattr(channels, "disabled", {}))
@@ -112,7 +133,10 @@ class Dispatcher:
         return timedelta(seconds=seconds * (0.5 + self._rng.random() / 2))
 
     async def run_once(self) -> DispatchReport:
-        """Send every alert due now (up to `batch_size`) and record each outcome."""
+        """Send every alert due now (up to `batch_size`) and record each outcome.
+
+        The deliveries are marked before it returns (or raises, or is cancelled).
+        """
         alerts = self._store.claim_due_alerts(self._clock(), self.batch_size)
         if not alerts:
             return DispatchReport()
@@ -122,7 +146,10 @@ class Dispatcher:
             async with gate:
                 return await self._dispatch(alert)
 
-        results = await asyncio.gather(*(one(a) for a in alerts), return_exceptions=True)
+        try:
+            results = await asyncio.gather(*(one(a) for a in alerts), return_exceptions=True)
+        finally:
+            self._marks.flush()  # a failure here raises: the lease brings the alerts back
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors:  # the store failed to record an outcome; the lease will bring it back
             raise errors[0]
@@ -150,7 +177,7 @@ class Dispatcher:
         except Exception as exc:  # a channel bug must not stop the other alerts
             log.exception("alert %s: channel %r raised unexpectedly", alert.id, alert.channel)
             return self._retry(alert, f"channel {alert.channel!r}: {type(exc).__name__}: {exc}")
-        self._store.mark_delivered(alert.id, self._clock())
+        self._marks.add(alert.id)
         log.debug("alert %s delivered via %r", alert.id, alert.channel)
         return "delivered"
 
@@ -214,3 +241,42 @@ class Dispatcher:
                 w.cancel()
             await asyncio.gather(*waits, return_exceptions=True)
             self._wake.clear()
+
+
+class _DeliveredMarks:
+    """Delivered alert ids waiting to be marked, written together by `flush`.
+
+    `add` flushes by itself once `size` ids wait or the oldest has waited
+    `after` seconds, so that a long batch does not hold its early deliveries
+    past their claim.  A store without `mark_delivered_many` gets one
+    `mark_delivered` per id, as before.
+    """
+
+    def __init__(self, store: AlertStore, clock: Callable[[], datetime], size: int,
+                 after: float) -> None:
+        self._store, self._clock, self._size, self._after = store, clock, size, after
+        self._ids: list[str] = []
+        self._since = 0.0
+
+    def add(self, alert_id: str) -> None:
+        loop_time = asyncio.get_running_loop().time()
+        if not self._ids:
+            self._since = loop_time
+        self._ids.append(alert_id)
+        if len(self._ids) >= self._size or loop_time - self._since >= self._after:
+            self.flush()
+
+    def flush(self) -> None:
+        ids, self._ids = self._ids, []
+        if not ids:
+            return
+        at = self._clock()
+        many = getattr(self._store, "mark_delivered_many", None)
+        if many is None:
+            for alert_id in ids:
+                self._store.mark_delivered(alert_id, at)
+            return
+        marked = many(ids, at)
+        if marked != len(ids):
+            log.warning("outbox: %d of %d delivered alerts were no longer in the store",
+                        len(ids) - marked, len(ids))

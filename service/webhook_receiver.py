@@ -10,7 +10,10 @@ Used by the tests and by `figwatch demo` to show what a real receiver gets:
 
 It answers `status` (204 by default) to every POST; set `status` to a 4xx or
 5xx, or `delay` to seconds, to play a failing or slow endpoint.  It speaks
-just enough HTTP/1.1 for one request per connection.
+just enough HTTP/1.1 for keep-alive: a connection serves requests one after
+another until the client sends `connection: close` (or speaks HTTP/1.0
+without `keep-alive`) or hangs up, so a benchmark measures the sender, not
+connection set-up.  `connections` counts the connections accepted.
 """
 
 from __future__ import annotations
@@ -63,16 +66,18 @@ class WebhookReceiver:
         self.received: list[Received] = []
         self.rejected: list[Received] = []  # POSTs answered with a non-2xx `status`
         self.requests = 0  # every request seen, including those answered with an error
+        self.connections = 0  # connections accepted
         self._server: asyncio.Server | None = None
         self._changed: asyncio.Condition | None = None
         self._handlers: set[asyncio.Task[Any]] = set()
+        self._stopping = False
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}/hook"
 
     async def start(self) -> None:
-        self._changed = asyncio.Condition()
+        self._changed, self._stopping = asyncio.Condition(), False
         self._server = await asyncio.start_server(self._handle, self.host, self.port)
         self.port = self._server.sockets[0].getsockname()[1]
 
@@ -80,6 +85,7 @@ class WebhookReceiver:
         if self._server is None:
             return
         self._server.close()
+        self._stopping = True
         for task in list(self._handlers):
             task.cancel()
         await asyncio.gather(*self._handlers, return_exceptions=True)
@@ -109,32 +115,40 @@ class WebhookReceiver:
         task = asyncio.current_task()
         assert task is not None
         self._handlers.add(task)
+        self.connections += 1
         try:
-            await self._serve(reader, writer)
+            while await self._serve(reader, writer):
+                pass
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError,
                 ValueError):
             pass  # a client that hangs up or sends garbage gets no answer
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+            # `stop` ends idle kept-alive connections this way; ending quietly keeps
+            # asyncio (3.11) from logging the cancellation as an unhandled error.
         finally:
             self._handlers.discard(task)
             writer.close()
             with contextlib.suppress(ConnectionError, asyncio.CancelledError):
                 await writer.wait_closed()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        """Answer one request; whether the connection stays open for the next."""
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+        except asyncio.IncompleteReadError:
+            return False  # the client hung up (between requests: the normal end)
         if len(head) > _MAX_HEADER:
             raise ValueError("headers too large")
         request_line, *lines = head.decode("latin-1").split("\r\n")
-        method, path, _ = request_line.split(" ", 2)
+        method, path, version = request_line.split(" ", 2)
         headers: dict[str, str] = {}
         for line in lines:
             if ":" in line:
                 key, value = line.split(":", 1)
                 headers[key.strip().lower()] = value.strip()
-        length = int(headers.get("content-length", "0"))
-        if not 0 <= length <= _MAX_BODY:
-            raise ValueError("bad content-length")
-        raw = await reader.readexactly(length)
+        raw = await _read_body(reader, headers)
         self.requests += 1
         if self.delay:
             await asyncio.sleep(self.delay)  # playing a slow endpoint, on purpose
@@ -145,9 +159,12 @@ class WebhookReceiver:
             phrase = HTTPStatus(status).phrase
         except ValueError:
             phrase = ""
+        keep = _keep_alive(version, headers.get("connection", ""))
         writer.write(f"HTTP/1.1 {status} {phrase}\r\ncontent-length: 0\r\n"
-                     f"connection: close\r\n\r\n".encode("latin-1"))
+                     f"connection: {'keep-alive' if keep else 'close'}\r\n\r\n"
+                     .encode("latin-1"))
         await writer.drain()
+        return keep
 
     async def _record(self, headers: dict[str, str], raw: bytes, path: str, *,
                       accepted: bool) -> None:
@@ -167,3 +184,31 @@ class WebhookReceiver:
             self._changed.notify_all()
         if self.on_receive is not None:
             self.on_receive(hook)
+
+
+def _keep_alive(version: str, connection: str) -> bool:
+    tokens = {t.strip().lower() for t in connection.split(",")}
+    if version.strip().upper() == "HTTP/1.0":
+        return "keep-alive" in tokens
+    return "close" not in tokens
+
+
+async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> bytes:
+    """The request body, by `content-length` or chunked; ValueError on a malformed one."""
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        body = b""
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).split(b";", 1)[0].strip(), 16)
+            if not 0 <= size <= _MAX_BODY - len(body):
+                raise ValueError("chunked body too large")
+            if size == 0:
+                while (await reader.readuntil(b"\r\n")) != b"\r\n":
+                    pass  # trailers, ignored
+                return body
+            body += await reader.readexactly(size)
+            if await reader.readexactly(2) != b"\r\n":
+                raise ValueError("bad chunk")
+    length = int(headers.get("content-length", "0"))
+    if not 0 <= length <= _MAX_BODY:
+        raise ValueError("bad content-length")
+    return await reader.readexactly(length)

@@ -10,12 +10,18 @@
 
 The key is the base64 part after `whsec_` for `whsec_...` secrets, else the
 secret's UTF-8 bytes.  `verify_signature` is the receiving side of the same rule.
+
+A channel's POSTs reuse kept-alive connections (see `lanes.py`; the answer
+is read to its end, up to 1 KiB, so that its connection can be reused); the
+SSRF check of the target's addresses is remembered for `guard_ttl` seconds.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
 import json
@@ -31,11 +37,13 @@ from ..errors import DeliveryError, FetchError, PermanentDeliveryError, Permanen
 from ..fetch.guard import acheck_target
 from ..settings import WebhookChannelConfig
 from .base import Channel, ChannelContext, ChannelNotConfigured, Clock, utcnow
+from .lanes import Lanes
 
 __all__ = ["WebhookChannel", "body_of", "secret_key", "sign", "verify_signature"]
 
 _RETRYABLE_4XX = {408, 425, 429}
 _SNIPPET_BYTES = 1024
+_MAX_CONNECTIONS = 100  # per channel; the dispatcher's `concurrency` bounds it first
 
 
 def secret_key(secret: str) -> bytes:
@@ -100,20 +108,33 @@ class WebhookChannel(Channel):
     `whsec_<base64>` secrets are decoded as Standard Webhooks libraries do), `timeout`.
     A 2xx answer is delivered; other 4xx give up; 5xx, 408, 429, timeouts and
     connection errors are retried.  Redirects are not followed.  The target is
-    checked like a fetched page: private addresses need `allow_private_targets`.
+    checked like a fetched page, and again every 30 s: private addresses need
+    `allow_private_targets`.  Connections to the receiver are kept alive and reused.
     """
 
     kind = "webhook"
 
     def __init__(self, name: str, url: str, secret: str, *, timeout: float = 10.0,
                  allow_private: bool = False, clock: Clock = utcnow,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 guard_ttl: float = 30.0) -> None:
         super().__init__(name)
         secret_key(secret)  # fail now, not at the first alert, on a malformed whsec_
         self.url, self._secret, self._allow_private, self._clock = url, secret, allow_private, clock
-        self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout), follow_redirects=False, transport=transport,
-            headers={"user-agent": "figwatch-webhook/0.1"})
+
+        tls = httpx.create_ssl_context()  # loading the CA bundle takes ~0.1 s: once, for all lanes
+
+        def client(limits: httpx.Limits) -> httpx.AsyncClient:
+            return httpx.AsyncClient(
+                timeout=httpx.Timeout(timeout), follow_redirects=False, transport=transport,
+                verify=tls, limits=limits, headers={"user-agent": "figwatch-webhook/0.1"})
+
+        # An injected transport (tests) has its own pool, or none: one lane.
+        self._http = Lanes(client, max_connections=_MAX_CONNECTIONS,
+                           per_lane=_MAX_CONNECTIONS if transport is not None else 1)
+        self._guard_ttl = guard_ttl
+        self._guard_ok_until = float("-inf")  # time.monotonic() until which the target passed
+        self._guard_lock: asyncio.Lock | None = None
 
     @classmethod
     def from_config(cls, config: Any, context: ChannelContext) -> WebhookChannel:
@@ -160,25 +181,48 @@ class WebhookChannel(Channel):
         raise DeliveryError(self.name, reason)
 
     async def _post(self, body: bytes, headers: dict[str, str]) -> tuple[int, str, str]:
-        """Status, reason phrase and the start of the answer (never more than 1 KiB is read)."""
-        async with self._client.stream("POST", self.url, content=body, headers=headers) as resp:
-            head = b""
-            if not 200 <= resp.status_code < 300:
-                async for chunk in resp.aiter_bytes():
-                    head += chunk
-                    if len(head) >= _SNIPPET_BYTES:
-                        break
-            text = head[:_SNIPPET_BYTES].decode("utf-8", "replace")
+        """Status, reason phrase and the start of the answer (never more than 1 KiB is read).
+
+        A short answer is read to its end, even a 2xx one nobody looks at: a
+        connection goes back to the pool only after its answer was read whole.
+        """
+        async with self._http.stream("POST", self.url, content=body, headers=headers) as resp:
+            if 200 <= resp.status_code < 300:
+                # Accepted, whatever happens to the rest of the answer.
+                with contextlib.suppress(httpx.HTTPError):
+                    await _read_head(resp)
+                return resp.status_code, resp.reason_phrase, ""
+            text = (await _read_head(resp)).decode("utf-8", "replace")
             return resp.status_code, resp.reason_phrase, " ".join(text.split())[:200]
 
     async def _guard(self) -> None:
-        # Checked on every send, not once: DNS can be rebound after start-up.
-        try:
-            await acheck_target(self.url, allow_private=self._allow_private)
-        except PermanentFetchError as exc:
-            raise PermanentDeliveryError(self.name, f"refused target: {exc}") from exc
-        except FetchError as exc:
-            raise DeliveryError(self.name, str(exc)) from exc
+        # Checked again every `guard_ttl` seconds, not once: DNS can be rebound
+        # after start-up.  Not on every send either: that is a getaddrinfo (a
+        # thread and often a DNS query) per alert.  A refusal is never remembered.
+        if time.monotonic() < self._guard_ok_until:
+            return
+        if self._guard_lock is None:
+            self._guard_lock = asyncio.Lock()
+        async with self._guard_lock:  # many sends at once: one of them checks
+            if time.monotonic() < self._guard_ok_until:
+                return
+            try:
+                await acheck_target(self.url, allow_private=self._allow_private)
+            except PermanentFetchError as exc:
+                raise PermanentDeliveryError(self.name, f"refused target: {exc}") from exc
+            except FetchError as exc:
+                raise DeliveryError(self.name, str(exc)) from exc
+            self._guard_ok_until = time.monotonic() + self._guard_ttl
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._http.aclose()
+
+
+async def _read_head(resp: httpx.Response) -> bytes:
+    """The answer's first KiB; a longer answer is left unread (its connection is not reused)."""
+    head = b""
+    async for chunk in resp.aiter_bytes():
+        head += chunk
+        if len(head) >= _SNIPPET_BYTES:
+            break
+    return head[:_SNIPPET_BYTES]
