@@ -9,7 +9,7 @@ mutable globals.  Modules, one job each:
 * `units` — currency, counter and time-word tables;
 * `grammar` — one compiled pass finds every amount with its unit and decides
   what is not a figure (years, dates, clock times, stock codes, model names,
-  ranks, list numbering, footnote markers);
+  ranks, list numbering, footnote markers; those drop rules are in `drops`);
 * `sentences` — EN/ZH sentence spans ("1.79" and "U.S." do not end one);
 * `attribution` — entity, metric and period from the figure's sentence;
 * `lexicon` — entity aliases and metric terms, TOML data a user can extend;

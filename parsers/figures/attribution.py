@@ -26,8 +26,12 @@ from .numbers import ascii_lower
 _ADJACENT_RE = re.compile(r"\s*年?\s*(?:的|为|是|:)?\s*")
 _SINCE_AFTER_RE = re.compile(r"\s?年?\s?以来")
 _SEGMENT_RE = re.compile(r"[;；]")
+# A clause cut: one punctuation character, then checks that look back at it.
+# Starting with a character class lets the regex compiler skip ahead in C to the
+# next candidate (a leading lookahead hides that set: ~1.5x slower).  A comma
+# inside "1,151" and a hyphen in a word are not cuts.
 _CLAUSE_RE = re.compile(
-    r"(?=[;；，。：、,\-–—])(?:[;；，。：、]|,(?!\d{3}(?!\d))|(?<=\s)[-–—](?=\s))"
+    r"[;；，。：、,\-–—](?:(?<=[;；，。：、])|(?<=,)(?!\d{3}(?!\d))|(?<=\s[-–—])(?=\s))"
 )
 _ORD = MappingProxyType({
     "first": 1, "second": 2, "third": 3, "fourth": 4, "一": 1, "二": 2, "三": 3, "四": 4,
@@ -234,10 +238,13 @@ def attribute(
         tier = _NEAREST_ORDER.get(_where(c, start, end, bounds))
         if tier is None:
             continue
-        fit = next((mm for mm in c.metrics if mm.accepts(unit)), None)
         near = (tier, _distance(c, start, end))
-        if fit is not None and (near_key is None or near < near_key):
-            near_key, metric = near, fit.name
+        if near_key is not None and near >= near_key:
+            continue  # cannot win: skip the unit check
+        for mm in c.metrics:
+            if mm.accepts(unit):
+                near_key, metric = near, mm.name
+                break
     near_key = None
     for c in sm.periods:
         if c.rank < 0:

@@ -32,10 +32,12 @@ from .model import Conversion, Figure
 from .numbers import normalise, to_ascii_width
 from .units import is_currency
 
-_PREFILTER_RE = re.compile(
-    r"[0-9０-９零〇一二两三四五六七八九十百千万亿]"
-    r"|(?=[PpTtDdQqIiHhFf])(?i:per\s?cent|times|twice|doubl|tripl|quadrupl|illion|hundred"
-    r"|thousand|dozen|fold)"
+# Cheap gate before the amount grammar: a digit or Chinese numeral, else (on the
+# lower-cased text; case-insensitive regexes are slow) a word that can carry a
+# spelled-out amount.
+_PREFILTER_DIGIT_RE = re.compile(r"[0-9０-９零〇一二两三四五六七八九十百千万亿]")
+_PREFILTER_WORD_RE = re.compile(
+    r"per\s?cent|times|twice|doubl|tripl|quadrupl|illion|hundred|thousand|dozen|fold"
 )
 _URL_RE = re.compile(r"(?:https?://|www\.)[^\s<>\"'，。）)]+")
 _RANGE_GAP_RE = re.compile(r"\s*(?:-|–|—|~|～|至|到|to|and|through)\s*")
@@ -60,7 +62,7 @@ _CONVERSION_GAP_RE = re.compile(
 )
 MAX_SENTENCE = 2000
 _COUNT_CONTEXT_RE = re.compile(r"number of|数量|数目|总数", re.IGNORECASE)
-_CJK_RE = re.compile(r"[\u3400-\u9fff]")
+_CJK_RE = re.compile(r"[\u3400-\u9fff]+")  # runs: fewer strings to count
 _LATIN_RE = re.compile(r"[A-Za-z]+")
 
 
@@ -138,7 +140,8 @@ def _lang_of(sentence: str) -> str:
     """"zh" when there are at least as many CJK characters as Latin words."""
     if not _CJK_RE.search(sentence):
         return "en"
-    return "zh" if len(_CJK_RE.findall(sentence)) >= len(_LATIN_RE.findall(sentence)) else "en"
+    cjk = sum(map(len, _CJK_RE.findall(sentence)))
+    return "zh" if cjk >= len(_LATIN_RE.findall(sentence)) else "en"
 
 
 def extract(
@@ -148,7 +151,9 @@ def extract(
     lexicon: Lexicon | None = None,
 ) -> list[Figure]:
     """The figures stated in `text` (see the module docstring for the pipeline)."""
-    if not text or not _PREFILTER_RE.search(text):
+    if not text or not (
+        _PREFILTER_DIGIT_RE.search(text) or _PREFILTER_WORD_RE.search(text.lower())
+    ):
         return []
     work = _working_text(text)
     amounts = scan(work)

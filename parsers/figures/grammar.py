@@ -21,7 +21,16 @@ from decimal import Decimal
 from types import MappingProxyType
 
 from . import units as U
-from .numbers import ascii_lower, normalise, parse_arabic, parse_en_words, parse_zh, scale_of
+from .drops import bare_dropped
+from .numbers import (
+    SCALES,
+    ascii_lower,
+    normalise,
+    parse_arabic,
+    parse_en_words,
+    parse_zh,
+    scale_of,
+)
 
 _EN_ONES = ("zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen"
             "|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen")
@@ -95,6 +104,9 @@ AMOUNT_RE_DIGITS = _amount_re(words=False)
 _WORD_UNITS = ("times", "cent", "hundred", "thousand", "illion", "fold", "dozen")
 _WORD_MULTIPLES = ("twice", "double", "tripl", "quadrupled", "翻")
 _WORD_RE = re.compile(r"\S+")
+# Any trigger at all?  An alternation of plain words, so the regex compiler builds
+# a first-character set and the scan skips ahead in C.
+_WORD_TRIGGER_RE = re.compile("|".join(_WORD_MULTIPLES + _WORD_UNITS))
 _NO_GLUE_BEFORE_DIGIT = frozenset(string.ascii_letters + string.digits + "_./")
 _NO_BEFORE_ZH = frozenset("第数几上成每" + _ZH_NUMERALS)
 
@@ -118,18 +130,18 @@ def _letter_prefix(work: str, low: str, m: re.Match[str]) -> tuple[int, str] | N
     return (start, code) if code else None
 
 
-def _left_ok(work: str, m: re.Match[str]) -> bool:
-    """The left-context checks the regex leaves out (see the note above `_PREFIX`)."""
-    s = m.start()
+def _left_ok(work: str, s: int, pre: str | None, arabic: str | None, zh: str | None) -> bool:
+    """The left-context checks the regex leaves out (see the note above `_PREFIX`);
+    `s` is the match start, the rest its groups (already fetched by `scan`)."""
     prev = work[s - 1] if s else " "
-    if m.group("pre"):
+    if pre:
         return True
-    if m.group("arabic"):
+    if arabic:
         if prev in _NO_GLUE_BEFORE_DIGIT:
             return False
         # "GPT-4", "Top-5": a hyphen after a letter makes the number part of a name.
         return not (prev == "-" and s > 1 and work[s - 2].isascii() and work[s - 2].isalpha())
-    if m.group("zh"):
+    if zh:
         return prev not in _NO_BEFORE_ZH
     return not (prev.isascii() and prev.isalnum())
 
@@ -148,32 +160,19 @@ _QUALIFIERS: Mapping[str, str] = MappingProxyType({
 # Longest first, so "more than" is tried before "than" would be (and "约合" before "合").
 _QUALIFIER_PHRASES = tuple(sorted(_QUALIFIERS, key=len, reverse=True))
 _QUALIFIER_ENDINGS = tuple(" ".join(p.split()) for p in _QUALIFIER_PHRASES)
+_QUALIFIER_LENGTHS = tuple(sorted({len(p) for p in _QUALIFIER_PHRASES}, reverse=True))
 _POST_QUALIFIER_RE = re.compile(r"\s?(?:(?P<over>以上|多|余)|(?P<approx>左右|上下))")
 _FOOTNOTE_AFTER_RE = re.compile(r"\d{1,9}(?![\d.,%])")
 _COUNTED_RE = re.compile(
     r"[ \t]+([A-Za-z][\w\-]*)(?:[ \t]+([A-Za-z][\w\-]*))?(?:[ \t]+([A-Za-z][\w\-]*))?"
 )
 _YEAR_HEADS = ("18", "19", "20")
-_YEAR_DASH_BEFORE_RE = re.compile(r"(?:18|19|20)\d\d\s?[-–]\s?$")
-_LIST_MARK_RE = re.compile(r"\s?[.)、]")
 _MEASURE_AFTER_RE = re.compile(
     r"[ \t]?(?:[a-z]*[A-Z]{2,}[A-Za-z]*(?<!s)|[kMGTP]?(?:W|Wh|B|Hz|FLOPS|m|g)|km|kg)\b"
 )
-_DATE_BEFORE_RE = re.compile(rf"\b(?i:{U.MONTHS})\.?\s$")
-_DATE_AFTER_RE = re.compile(
-    rf"\s?(?:(?i:st|nd|rd|th)\b|\s(?i:{U.MONTHS})\b|[:/]\d|-(?i:year|month|day|week|hour)s?\b)"
-)
-_NAME_BEFORE_RE = re.compile(r"(?:\b[A-Za-z][\w.\-]*[A-Z][\w.\-]*|\b[A-Z][\w.\-]*)\s$")
-_RANK_BEFORE_RE = re.compile(r"(?:\b(?i:top|no\.|number|rank(?:ed)?|#)|第|排名)\s?$")
-# The drop tests on the text before / after a unit-less number, each as one regex:
-# a month ("February 15"), a year range ("2010-23"), an exchange ("HKG: 9888"), a
-# rank ("top 10", "第 2"); an ordinal ("16th"), a month after, a clock time or
-# date ("13:04", "10/15"), a duration ("20-month"), a stock suffix ("688256.SH").
-_DROP_BEFORE_RE = re.compile(
-    "(?:" + "|".join(p.pattern.removesuffix("$") for p in (
-        _DATE_BEFORE_RE, _YEAR_DASH_BEFORE_RE, U.STOCK_EXCHANGE_BEFORE, _RANK_BEFORE_RE)) + ")$"
-)
-_DROP_AFTER_RE = re.compile(f"(?:{_DATE_AFTER_RE.pattern}|{U.STOCK_SUFFIX_AFTER.pattern})")
+
+
+_ONE = Decimal(1)
 
 
 @dataclass(slots=True)
@@ -208,6 +207,9 @@ def _number(g: dict[str, str | None]) -> Decimal | None:
 def _scale(raw: str | None) -> Decimal | None:
     if not raw:
         return None
+    single = SCALES.get(raw.strip())
+    if single is not None:
+        return single  # one scale word, as written in the lower-cased text
     words = raw.split()
     if len(words) == 2 and words[0].lower() == words[1].lower():
         # Machine translation doubles scale words ("31 billion billion US dollars"
@@ -250,52 +252,13 @@ def _qualifier(low: str, start: int) -> str:
     window = low[max(0, start - 24) : start].rstrip()
     if not window.endswith(_QUALIFIER_ENDINGS):
         return "exact"  # the common case, decided by one C-level call
-    for phrase in _QUALIFIER_PHRASES:
-        if window.endswith(phrase):
-            head = window[: -len(phrase)]
+    for n in _QUALIFIER_LENGTHS:  # longest first: "more than" before "than"
+        phrase = window[-n:]
+        if phrase in _QUALIFIERS:
+            head = window[:-n]
             if not phrase.isascii() or not head or not head[-1].isalpha():
                 return _QUALIFIERS[phrase]
     return "exact"
-
-def _line_start(work: str, start: int) -> bool:
-    i = start - 1
-    while i >= 0 and work[i] in " \t":
-        i -= 1
-    return i < 0 or work[i] == "\n"
-
-
-def _bare_dropped(work: str, m: re.Match[str], g: dict[str, str | None], e: int) -> bool:
-    """Whether a unit-less number ending at `e` is certainly not a figure: a year,
-    date, clock time, stock code, rank, list number, footnote marker or name part."""
-    s = m.start("num")
-    en = g.get("en")
-    if en and "dozen" in en:
-        return False  # "a dozen deals": a count if a counted noun follows (resolve_bare)
-    if (en or g.get("zh")) and not g.get("scale"):
-        # Spelled-out numbers without a unit are words: "one of the", "Six Little
-        # Tigers", "two parallel ecosystems".
-        return True
-    text = g["arabic"] or ""
-    scaled = bool(g.get("scale"))
-    before, after = work[max(0, s - 12) : s], work[e : e + 12]
-    stripped = after.lstrip()
-    if (
-        (not scaled and len(text) == 4 and text.isdigit() and "1800" <= text <= "2100")
-        or (stripped.startswith(U.ZH_TIME) and not stripped.startswith("年度收"))
-        or (s > 0 and work[s - 1] in ":/")
-        or _DROP_AFTER_RE.match(after)
-        or _DROP_BEFORE_RE.search(before)
-        or (_line_start(work, s) and _LIST_MARK_RE.match(after))
-        or after.startswith(("s ", "s,", "s.", "'s"))  # 1980s, 2023's
-    ):
-        return True
-    if scaled:
-        return False
-    prev = work[s - 1] if s else " "
-    if prev not in " \t\n(（\"“$-~–—,，" and not prev.isdigit():
-        return True  # glued to the word before it: a footnote ("计算机9", "losses2425")
-    # "RTX 3090", "Gaudi 2", "iPhone 16", "Deep Speech 2": part of a name.
-    return _NAME_BEFORE_RE.search(before) is not None
 
 
 def _counted_noun(work: str, a: Amount) -> str | None:
@@ -344,6 +307,8 @@ def _word_starts(low: str) -> list[int]:
     """Where spelled-out numbers start: one to three words before "times",
     "percent", "billion"... ("nearly five times", "twenty-five percent"), and the
     multiple words themselves ("twice", "doubled", "翻了一番")."""
+    if _WORD_TRIGGER_RE.search(low) is None:
+        return []  # the common case: one C-level scan instead of a find per trigger
     starts: list[int] = []
     for trigger in _WORD_MULTIPLES:
         i = low.find(trigger)
@@ -396,64 +361,70 @@ def scan(work: str) -> list[Amount]:
     out: list[Amount] = []
     low = ascii_lower(work)
     for m in _matches(work, low):
-        arabic = m.group("arabic")
+        arabic, pre, unit_raw, raw_scale, zh = m.group("arabic", "pre", "unit", "scale", "zh")
         if (
             arabic and len(arabic) == 4 and arabic[:2] in _YEAR_HEADS
-            and not (m.group("unit") or m.group("scale") or m.group("pre"))
+            and not (unit_raw or raw_scale or pre)
         ):
             continue  # a year: the commonest number in news text, dropped first
-        g = m.groupdict()
         ms = m.start()
         letter = None
-        if g["pre"] == "$" or (ms and (work[ms - 1] in _CODE_LAST or (
+        if pre == "$" or (ms and (work[ms - 1] in _CODE_LAST or (
                 work[ms - 1] == " " and ms > 1 and work[ms - 2] in _CODE_LAST))):
             letter = _letter_prefix(work, low, m)
-        if letter is None and not _left_ok(work, m):
+        if letter is None and not _left_ok(work, ms, pre, arabic, zh):
             continue
-        if not (g["unit"] or letter or g["pre"] or g.get("mult")):
+        g = m.groupdict()
+        zh_counted = bool(zh and not raw_scale and zh[-1] not in "万亿")
+        bare_checked = False  # bare_dropped already said no
+        if not (unit_raw or letter or pre or g.get("mult")):
             # Unit-less: most are years, dates or markers; decide before any arithmetic.
-            bare_end = m.end("scale") if g["scale"] else m.end("num")
-            if g["zh"] and not g["scale"] and g["zh"][-1] not in "万亿":
+            if zh_counted:
                 pass  # a Chinese numeral before a measure word: read below
-            elif _bare_dropped(work, m, g, bare_end):
+            elif bare_dropped(work, m, g, m.end("scale") if raw_scale else m.end("num")):
                 continue
-        value = _number(g)
+            else:
+                bare_checked = True
+        # Digits are the common case: skip the dispatch (same result as _number).
+        value = parse_arabic(arabic) if arabic else _number(g)
         if value is None:
             continue
-        scale = _scale(g.get("scale"))
-        raw_scale = g.get("scale") or ""
-        if g.get("scale") and scale is None:
-            continue
+        if raw_scale:
+            scale = _scale(raw_scale)
+            if scale is None:
+                continue
+            if not (pre or letter) and raw_scale.strip() in ("k", "m", "b", "t"):
+                # A bare "8m" or "5G" is not read without a currency sign before it.
+                continue
+        else:
+            scale = None
         unit, mult = _base_unit(g, letter[1] if letter else None)
-        has_pre = bool(g.get("pre") or letter)
-        if raw_scale.strip() in ("k", "m", "b", "t") and not has_pre:
-            # A bare "8m" or "5G" is not read without a currency sign before it.
-            continue
-        if g.get("cheng") and not g.get("zh"):
+        if g["cheng"] and not zh:
             unit = None
         if scale is not None or mult != 1:
-            value = value * (scale or 1) * mult
-        start = letter[0] if letter else m.start()
-        a = Amount(start, m.end(), normalise(value), unit, "figure", scaled=scale is not None)
-        a.scale = scale or Decimal(1)
+            value = normalise(value * (scale or 1) * mult)
+        elif not arabic or "." in arabic:
+            value = normalise(value)
+        # else: an integer digit string is already normal (Decimal("1151"))
+        start = letter[0] if letter else ms
+        a = Amount(start, m.end(), value, unit, "figure", scaled=scale is not None,
+                   scale=scale or _ONE)
         if unit is None:
-            a.end = m.end("scale") if g.get("scale") else m.end("num")
+            a.end = m.end("scale") if raw_scale else m.end("num")
             a.kind = "bare"
-            zh = g.get("zh")
-            if zh and not g.get("scale") and zh[-1] not in "万亿":
+            if zh_counted:
                 counter = _zh_counter(work, a.end)
                 if counter is None or value < 10:
                     continue
-            elif _bare_dropped(work, m, g, a.end):
+            elif not bare_checked and bare_dropped(work, m, g, a.end):
                 # Years, dates, codes, names: not figures, and never half of a range
                 # (the text between two amounts then no longer reads as "X to Y").
                 continue
-            if a.kind == "bare":
-                counter = _zh_counter(work, a.end)
-                if counter:
-                    a.unit, a.kind, a.noun = "count", "figure", counter
-                    a.end = work.index(counter, a.end) + 1
-        elif g.get("en") and unit not in ("x", "%") and not g.get("scale"):
+            counter = _zh_counter(work, a.end)
+            if counter:
+                a.unit, a.kind, a.noun = "count", "figure", counter
+                a.end = work.index(counter, a.end) + 1
+        elif g.get("en") and unit not in ("x", "%") and not raw_scale:
             continue
         a.qualifier = _qualifier(low, start)
         _attach_suffixes(work, a)

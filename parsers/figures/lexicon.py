@@ -264,7 +264,7 @@ def _compile(lexicon: Lexicon) -> Matchers:
 
 
 def _split_patterns(terms: list[str]) -> tuple[re.Pattern[str], ...]:
-    """Latin terms behind a word boundary, others behind a first-character lookahead.
+    """Latin terms behind a word boundary, others as a bare trie.
 
     On lower-cased English the word-boundary check rejects mid-word positions
     before any branch is tried, which halves the scan (measured on the seeds).
@@ -275,6 +275,8 @@ def _split_patterns(terms: list[str]) -> tuple[re.Pattern[str], ...]:
     if latin:
         out.append(re.compile(rf"\b(?:{_trie_pattern(latin)})"))
     if other:
-        firsts = "".join(sorted({re.escape(t[0]) for t in other}))
-        out.append(re.compile(f"(?=[{firsts}])(?:{_trie_pattern(other)})"))
+        # A bare trie starts with an alternation of literals, from which the regex
+        # compiler builds a first-character set to skip on in C (a leading
+        # lookahead would hide it: measured ~2.5x slower on the seeds).
+        out.append(re.compile(_trie_pattern(other)))
     return tuple(out)

@@ -16,9 +16,12 @@ _ABBREVIATIONS = frozenset({
     "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec",
     "p.m", "a.m", "dept", "gov", "u.s.a",
 })
-# The leading lookahead lets the regex engine skip to candidate characters.
+# A boundary starts with one of these characters, consumed first so the regex
+# compiler can skip ahead in C to the next candidate; lookbehinds then say which
+# it was: newline, 。！？ runs and closing quotes, "." before space/quote/end, "…".
 _BOUNDARY_RE = re.compile(
-    r"(?=[\n。！？!?；.…])(?:\n|[。！？!?；]+[”」』\"')）]*|\.(?=[\s”\"')）]|$)[”\"')）]*|…+)"
+    r"[\n。！？!?；.…](?:(?<=\n)|(?<=[。！？!?；])[。！？!?；]*[”」』\"')）]*"
+    r"|(?<=\.)(?=[\s”\"')）]|$)[”\"')）]*|(?<=…)…*)"
 )
 _WORD_BEFORE_RE = re.compile(r"([A-Za-z][A-Za-z.]*)$")
 
