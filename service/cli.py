@@ -15,7 +15,7 @@ from dataclasses import asdict
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -24,8 +24,11 @@ import parsers
 from .errors import ConfigError, FigwatchError
 from .pipeline import figures_of, utcnow
 from .render import format_figure, human_amount
-from .settings import Settings, load_settings
+from .settings import Settings, SourceConfig, load_settings
 from .store import Store
+
+if TYPE_CHECKING:
+    from .runtime import CycleReport
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Watch sources of business figures; alert when a figure changes.")
@@ -111,7 +114,7 @@ def check(
         raise typer.Exit(1)
 
 
-async def _check(settings: Settings, sources: list) -> object:
+async def _check(settings: Settings, sources: list[SourceConfig]) -> CycleReport:
     from .runtime import Runtime
 
     async with Runtime(settings) as runtime:

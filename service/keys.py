@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import re
 from difflib import SequenceMatcher
+from functools import lru_cache
 
 # Digits in any script, with thousands separators and decimals: 1,234.5 / 1.234,5 / ２０２４.
 _NUMBER = re.compile(r"\d+(?:[.,'\u00a0\u202f]\d+)*")
@@ -32,6 +33,7 @@ def normalise(text: str) -> str:
     return _SPACE_NEXT_TO_CJK.sub("", text).casefold()
 
 
+@lru_cache(maxsize=8192)  # a page states many figures per sentence, and again every fetch
 def mask_sentence(sentence: str) -> str:
     """The sentence with numbers replaced by `#`, whitespace normalised.
 
@@ -43,8 +45,12 @@ def mask_sentence(sentence: str) -> str:
 
 def page_key(masked: str, occurrence: int) -> str:
     """A short stable key: a digest of the masked sentence and the occurrence index."""
-    digest = hashlib.sha1(masked.encode("utf-8"), usedforsecurity=False).hexdigest()[:16]
-    return f"{digest}:{occurrence}"
+    return f"{_digest(masked)}:{occurrence}"
+
+
+@lru_cache(maxsize=8192)
+def _digest(masked: str) -> str:
+    return hashlib.sha1(masked.encode("utf-8"), usedforsecurity=False).hexdigest()[:16]
 
 
 def similarity(a: str, b: str) -> float:

@@ -10,7 +10,6 @@ import sqlalchemy as sa
 
 from service.alerts import PendingAlert
 from service.db.models import DeliveryAttempt
-from service.db.outbox_batch import mark_delivered_many
 from service.outbox import Dispatcher, DispatchReport
 from service.store import Store
 from tests import backends
@@ -30,15 +29,11 @@ def queue(store: Store, n: int) -> list[str]:
     return [a.id for a in alerts]
 
 
-def mark_many(store: Store, ids: list[str], when: Any) -> int:
-    return mark_delivered_many(store._sessions, ids, when)
-
-
 def test_mark_delivered_many_is_mark_delivered_for_each(store: Store) -> None:
     ids = queue(store, 5)
     claimed = store.claim_due_alerts(at(1))
     store.mark_attempt_failed(ids[0], at(1), "HTTP 503", at(1))
-    assert mark_many(store, [*ids[:3], ids[0], "no-such-alert"], at(2)) == 3
+    assert store.mark_delivered_many([*ids[:3], ids[0], "no-such-alert"], at(2)) == 3
     assert len(claimed) == 5
     by_id = {r.id: r for r in store.alerts()}
     for aid in ids[:3]:
@@ -55,7 +50,7 @@ def test_mark_delivered_many_is_mark_delivered_for_each(store: Store) -> None:
 
 
 def test_mark_delivered_many_of_nothing(store: Store) -> None:
-    assert mark_many(store, [], at(0)) == 0
+    assert store.mark_delivered_many([], at(0)) == 0
 
 
 def test_a_batch_costs_a_few_statements_not_a_few_per_alert(store: Store) -> None:
@@ -64,7 +59,7 @@ def test_a_batch_costs_a_few_statements_not_a_few_per_alert(store: Store) -> Non
     statements: list[str] = []
     sa.event.listen(store.engine, "before_cursor_execute",
                     lambda *args: statements.append(args[2]))
-    assert mark_many(store, ids, at(2)) == 300
+    assert store.mark_delivered_many(ids, at(2)) == 300
     assert len([s for s in statements if not s.startswith("BEGIN")]) == 2
 
 

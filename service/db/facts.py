@@ -6,7 +6,7 @@ series: its earlier extremes and how many sources now agree with it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
 
@@ -23,12 +23,16 @@ class StoredSeriesFacts:
     """Answers from the observations table; `first_seen` dates confirmed changes' values."""
 
     def __init__(self, session: Session, first_seen: Mapping[Change, datetime] | None = None,
-                 tolerance: Decimal = DEFAULT_CONFLICT_TOLERANCE) -> None:
+                 tolerance: Decimal = DEFAULT_CONFLICT_TOLERANCE,
+                 before_read: Callable[[], None] | None = None) -> None:
         self._session = session
+        self._before_read = before_read
         self._first_seen = dict(first_seen or {})
         self._tolerance = tolerance
 
     def _series(self, change: Change) -> sa.Select[Observation, str]:
+        if self._before_read is not None:
+            self._before_read()
         period = change.period
         return (sa.select(Observation, Source.name)
                 .join(Page, Page.id == Observation.page_id)

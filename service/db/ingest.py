@@ -3,18 +3,23 @@
 `Store.ingest` opens the transaction; these functions do the work so that the
 page version, the observations, the series, the changes and the outbox rows
 all commit together or not at all.
+
+They are written for round trips, which bound ingest on PostgreSQL: what a
+page's diff needs is read in a few set-based queries, and every write is one
+Core statement over all its rows (an executemany, or one `UPDATE ... WHERE id
+IN`), issued only when it has rows to write.  No ORM object is built per figure.
 """
 
 from __future__ import annotations
 
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
-
-from parsers.figures.model import Figure
 
 from ..alerts import Change, PendingAlert
 from ..diff import (
@@ -30,77 +35,156 @@ from ..diff import (
 )
 from ..keys import SeriesKey
 from .models import Alert, ChangeRow, Observation, Page, PageVersion, Series, Source
+from .types import UTCDateTime
+from .writes import Target
 
 ZLIB_LEVEL = 6
 
+_obs = cast(sa.Table, Observation.__table__)
+_versions = cast(sa.Table, PageVersion.__table__)
+_series = cast(sa.Table, Series.__table__)
+_changes = cast(sa.Table, ChangeRow.__table__)
+_alerts = cast(sa.Table, Alert.__table__)
 
-def store_version(session: Session, page: Page, *, at: datetime, body: bytes, content_hash: str,
-                  keep_versions: int) -> None:
+
+@dataclass(frozen=True, slots=True)
+class PageState:
+    """A stored page as ingest needs it: its id and what its kept versions are."""
+
+    id: int
+    newest_hash: str | None
+    versions: int
+
+
+def page_columns() -> tuple[Any, ...]:
+    """What `PageState` is made of, for a query that (outer) joins `pages`."""
+    pages = cast(sa.Table, Page.__table__)
+    newest = (sa.select(_versions.c.content_hash).where(_versions.c.page_id == pages.c.id)
+              .order_by(_versions.c.fetched_at.desc(), _versions.c.id.desc()).limit(1)
+              .scalar_subquery())
+    count = (sa.select(sa.func.count()).select_from(_versions)
+             .where(_versions.c.page_id == pages.c.id).scalar_subquery())
+    return pages.c.id, newest, count
+
+
+def page_state_of(row: Sequence[Any]) -> PageState | None:
+    """The `PageState` of the `page_columns` of a result row."""
+    page_id, newest, count = row
+    return None if page_id is None else PageState(page_id, newest, count or 0)
+
+
+def store_version(session: Target, page: PageState, *, at: datetime, body: bytes,
+                  content_hash: str, keep_versions: int) -> None:
     """Keep the body compressed (unless identical to the newest), prune to `keep_versions`."""
-    newest = session.scalars(
-        sa.select(PageVersion).where(PageVersion.page_id == page.id)
-        .order_by(PageVersion.fetched_at.desc(), PageVersion.id.desc()).limit(1)
-    ).first()
-    if newest is None or newest.content_hash != content_hash:
-        session.add(PageVersion(page_id=page.id, fetched_at=at, content_hash=content_hash,
-                                size=len(body), body=zlib.compress(body, ZLIB_LEVEL)))
-        session.flush()
-    stale = session.scalars(
-        sa.select(PageVersion.id).where(PageVersion.page_id == page.id)
-        .order_by(PageVersion.fetched_at.desc(), PageVersion.id.desc())
-        .offset(max(1, keep_versions))
-    ).all()
-    if stale:
-        session.execute(sa.delete(PageVersion).where(PageVersion.id.in_(stale)))
+    versions = page.versions
+    if page.newest_hash != content_hash:
+        session.execute(sa.insert(_versions).inline().values(
+            page_id=page.id, fetched_at=at, content_hash=content_hash, size=len(body),
+            body=zlib.compress(body, ZLIB_LEVEL)))
+        versions += 1
+    keep = max(1, keep_versions)
+    if versions > keep:
+        kept = (sa.select(_versions.c.id).where(_versions.c.page_id == page.id)
+                .order_by(_versions.c.fetched_at.desc(), _versions.c.id.desc()).limit(keep))
+        session.execute(sa.delete(_versions).where(_versions.c.page_id == page.id,
+                                                   _versions.c.id.not_in(kept)))
 
 
-def active_priors(session: Session, page: Page) -> dict[int, Prior]:
-    rows = session.scalars(
-        sa.select(Observation).where(Observation.page_id == page.id, Observation.active)
-        .order_by(Observation.id)
-    ).all()
-    return {o.id: prior_of(o) for o in rows}
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where an active observation's figure sits on the page (rewritten when it moves)."""
+
+    page_key: str
+    occurrence: int
+    sentence: str
+    span_start: int
+    span_end: int
 
 
-def prior_of(o: Observation) -> Prior:
-    return Prior(id=o.id, page_key=o.page_key, sentence=o.sentence, quantity=quantity_of(o),
-                 entity=o.entity, metric=o.metric, period=o.period)
+_PRIOR_COLUMNS = (_obs.c.id, _obs.c.page_key, _obs.c.occurrence, _obs.c.sentence,
+                  _obs.c.span_start, _obs.c.span_end, _obs.c.value, _obs.c.unit, _obs.c.low,
+                  _obs.c.high, _obs.c.conversion_value, _obs.c.conversion_unit, _obs.c.entity,
+                  _obs.c.metric, _obs.c.period)
 
 
-def quantity_of(o: Observation) -> Quantity:
+def load_priors(session: Session, page_id: int) -> tuple[list[Prior], dict[int, Placement]]:
+    """The page's active observations, in id order, and where each one sits now."""
+    rows = session.execute(sa.select(*_PRIOR_COLUMNS)
+                           .where(_obs.c.page_id == page_id, _obs.c.active)
+                           .order_by(_obs.c.id)).all()
+    priors = [Prior(id=r.id, page_key=r.page_key, sentence=r.sentence,
+                    quantity=Quantity(r.value, r.unit, r.low, r.high, r.conversion_value,
+                                      r.conversion_unit),
+                    entity=r.entity, metric=r.metric, period=r.period) for r in rows]
+    placed = {r.id: Placement(r.page_key, r.occurrence, r.sentence, r.span_start, r.span_end)
+              for r in rows}
+    return priors, placed
+
+
+def active_priors(session: Session, page_id: int) -> dict[int, Prior]:
+    return {p.id: p for p in load_priors(session, page_id)[0]}
+
+
+def quantity_of(o: Any) -> Quantity:
+    """The amount of an observation (an ORM row or a Core row with its column names)."""
     return Quantity(o.value, o.unit, o.low, o.high, o.conversion_value, o.conversion_unit)
 
 
-def apply_page_diff(session: Session, page: Page, diff: PageDiff, *, at: datetime,
-                    fetch_id: int) -> None:
-    """History grows with changes, not checks: a value seen again only moves last_seen_at."""
-    for pair in diff.unchanged:
+def apply_page_diff(session: Target, page_id: int, diff: PageDiff, *, at: datetime,
+                    fetch_id: int, placed: Mapping[int, Placement]) -> None:
+    """History grows with changes, not checks: a value seen again only moves last_seen_at.
+
+    At most three statements: one UPDATE for the figures seen again and the ones
+    gone (changed or removed), an executemany for the figures that moved, and one
+    INSERT of the new values.
+    """
+    seen, moved = [], []
+    for pair in diff.pairs:
+        if not pair.same:
+            continue
         k, f = pair.current, pair.current.figure
-        session.execute(
-            sa.update(Observation).where(Observation.id == pair.prior.id)
-            # A lightly edited or moved sentence keeps its row but takes the new key and text,
-            # so the next fetch pairs it exactly.
-            .values(last_seen_at=at, page_key=k.page_key, occurrence=k.occurrence,
-                    sentence=f.sentence, span_start=f.start, span_end=f.end)
-        )
-    gone = [p.prior.id for p in diff.changed] + [p.id for p in diff.removed]
-    if gone:
-        session.execute(sa.update(Observation).where(Observation.id.in_(gone))
-                        .values(active=False))
-    for k in [p.current for p in diff.changed] + diff.new:
-        session.add(observation_row(page, k, at=at, fetch_id=fetch_id))
+        now = Placement(k.page_key, k.occurrence, f.sentence, f.start, f.end)
+        if placed.get(pair.prior.id) == now:
+            seen.append(pair.prior.id)
+        else:  # a lightly edited or moved sentence keeps its row but takes the new key and
+            # text, so the next fetch pairs it exactly
+            moved.append({"b_id": pair.prior.id, "page_key": now.page_key,
+                          "occurrence": now.occurrence, "sentence": now.sentence,
+                          "span_start": now.span_start, "span_end": now.span_end,
+                          "last_seen_at": at})
+    gone = [p.prior.id for p in diff.pairs if not p.same] + [p.id for p in diff.removed]
+    if seen or gone:
+        # One statement for both: the rows seen again move last_seen_at, the rows gone
+        # go inactive and keep theirs (history: when the old value was last stated).
+        values: dict[str, Any] = {"last_seen_at": at} if not gone else {"active": False}
+        if seen and gone:
+            is_gone = _obs.c.id.in_(gone)
+            values = {"last_seen_at": sa.case((is_gone, _obs.c.last_seen_at),
+                                              else_=sa.literal(at, UTCDateTime())),
+                      "active": sa.not_(is_gone)}
+        session.execute(sa.update(_obs).where(_obs.c.id.in_(seen + gone)).values(values))
+    if moved:
+        session.execute(sa.update(_obs).where(_obs.c.id == sa.bindparam("b_id")), moved)
+    rows = [observation_values(page_id, p.current, at=at, fetch_id=fetch_id)
+            for p in diff.pairs if not p.same]
+    rows += [observation_values(page_id, k, at=at, fetch_id=fetch_id) for k in diff.new]
+    if rows:
+        session.execute(sa.insert(_obs).inline(), rows)
 
 
-def observation_row(page: Page, k: Keyed, *, at: datetime, fetch_id: int) -> Observation:
-    f: Figure = k.figure
+def observation_values(page_id: int, k: Keyed, *, at: datetime, fetch_id: int
+                       ) -> dict[str, Any]:
+    f = k.figure
     conv = f.conversion
-    return Observation(
-        page_id=page.id, page_key=k.page_key, occurrence=k.occurrence, entity=f.entity,
-        metric=f.metric, period=f.period, value=f.value, unit=f.unit, low=f.low, high=f.high,
-        qualifier=f.qualifier, conversion_value=conv.value if conv else None,
-        conversion_unit=conv.unit if conv else None, sentence=f.sentence, span_start=f.start,
-        span_end=f.end, first_seen_at=at, last_seen_at=at, fetch_id=fetch_id, active=True,
-    )
+    return {
+        "page_id": page_id, "page_key": k.page_key, "occurrence": k.occurrence,
+        "entity": f.entity, "metric": f.metric, "period": f.period, "value": f.value,
+        "unit": f.unit, "low": f.low, "high": f.high, "qualifier": f.qualifier,
+        "conversion_value": conv.value if conv else None,
+        "conversion_unit": conv.unit if conv else None, "sentence": f.sentence,
+        "span_start": f.start, "span_end": f.end, "first_seen_at": at, "last_seen_at": at,
+        "fetch_id": fetch_id, "active": True,
+    }
 
 
 def series_text_key(key: SeriesKey) -> str:
@@ -109,40 +193,62 @@ def series_text_key(key: SeriesKey) -> str:
 
 
 def cross_source_changes(session: Session, candidates: Sequence[Keyed], *, source: str,
-                         url: str, at: datetime, replaced: Mapping[int, Quantity]
-                         ) -> list[Change]:
+                         url: str, at: datetime, replaced: Mapping[int, Quantity],
+                         writes: Target | None = None) -> list[Change]:
     """Update the series the new/changed figures belong to; return series_update + conflict.
 
-    `replaced` maps `id(keyed)` of a changed figure to the value it replaced.
+    `replaced` maps `id(keyed)` of a changed figure to the value it replaced; the
+    series are written to `writes` (default: the session).
     """
     firsts = first_per_series(candidates)
     if not firsts:
         return []
-    _lock_series(session, sorted(series_text_key(k) for k in firsts))
+    keys = {series_text_key(k): k for k in firsts}
+    _lock_series(session, sorted(keys))
     rows = {
-        row.key: row for row in session.scalars(
-            sa.select(Series).where(Series.key.in_([series_text_key(k) for k in firsts]))
+        row.key: row for row in session.execute(
+            sa.select(_series.c.key, _series.c.unit, _series.c.latest_value,
+                      _series.c.latest_conversion_value, _series.c.latest_conversion_unit,
+                      _series.c.latest_source)
+            .where(_series.c.key.in_(list(keys)))
             .with_for_update()  # PostgreSQL: no lost update between replicas; SQLite: no-op
         )
     }
     latest = {
         key: SeriesLatest(Quantity(r.latest_value, r.unit, conv_value=r.latest_conversion_value,
                                    conv_unit=r.latest_conversion_unit), r.latest_source)
-        for key in firsts if (r := rows.get(series_text_key(key))) is not None
+        for text, key in keys.items() if (r := rows.get(text)) is not None
     }
     updates, new_latest = series_updates(firsts, latest, source=source, url=url, at=at)
-    for key, k in new_latest.items():
-        f = k.figure
-        row = rows.get(series_text_key(key))
-        if row is None:
-            row = Series(key=series_text_key(key), entity=key[0], metric=key[1], period=key[2])
-            session.add(row)
-        row.unit, row.latest_value, row.latest_source, row.updated_at = f.unit, f.value, source, at
-        row.latest_conversion_value = f.conversion.value if f.conversion else None
-        row.latest_conversion_unit = f.conversion.unit if f.conversion else None
-    others = {key: other_statements(session, key, source) for key in firsts if key[2]}
+    _write_series(writes or session, new_latest, existing=rows.keys(), source=source, at=at)
+    others = other_statements_of(session, [key for key in firsts if key[2]], source)
     previous = {key: replaced[id(k)] for key, k in firsts.items() if id(k) in replaced}
     return updates + conflicts(firsts, others, source=source, url=url, at=at, previous=previous)
+
+
+def _write_series(session: Target, new_latest: Mapping[SeriesKey, Keyed], *,
+                  existing: Iterable[str], source: str, at: datetime) -> None:
+    """Insert the series seen for the first time and update the others: two executemanys."""
+    known = set(existing)
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    for key, k in new_latest.items():
+        f = k.figure
+        text = series_text_key(key)
+        values = {"unit": f.unit, "latest_value": f.value, "latest_source": source,
+                  "updated_at": at,
+                  "latest_conversion_value": f.conversion.value if f.conversion else None,
+                  "latest_conversion_unit": f.conversion.unit if f.conversion else None}
+        if text in known:
+            updates.append({"b_key": text, **values})
+        else:
+            inserts.append({"key": text, "entity": key[0], "metric": key[1],
+                            "period": key[2], **values})
+    if inserts:
+        session.execute(sa.insert(_series).inline(), inserts)
+    if updates:
+        session.execute(sa.update(_series).where(_series.c.key == sa.bindparam("b_key")),
+                        updates)
 
 
 _SERIES_LOCK_CLASS = 0x66770001
@@ -154,42 +260,74 @@ def _lock_series(session: Session, keys: Sequence[str]) -> None:
     `FOR UPDATE` cannot lock a row that does not exist yet, so two replicas seeing a
     series for the first time would both insert it; a transaction-scoped advisory
     lock per key (taken in sorted order, so no deadlock) makes the second wait for
-    the first to commit.  SQLite needs nothing: its transactions are `BEGIN IMMEDIATE`.
+    the first to commit.  All keys are locked by one statement: `unnest ... WITH
+    ORDINALITY` keeps the sorted order.  The series are read by the next statement,
+    whose snapshot sees what the lock holders committed.  SQLite needs nothing:
+    its transactions are `BEGIN IMMEDIATE`.
     """
-    if session.get_bind().dialect.name != "postgresql":
+    if not keys or session.get_bind().dialect.name != "postgresql":
         return
-    for key in keys:
-        session.execute(sa.text("SELECT pg_advisory_xact_lock(:cls, hashtext(:key))"),
-                        {"cls": _SERIES_LOCK_CLASS, "key": key})
+    session.execute(
+        sa.text("SELECT count(pg_advisory_xact_lock(:cls, hashtext(t.key))) FROM "
+                "(SELECT k.key FROM unnest(CAST(:keys AS text[])) WITH ORDINALITY "
+                "AS k(key, n) ORDER BY k.n) AS t"),
+        {"cls": _SERIES_LOCK_CLASS, "keys": list(keys)})
 
 
 def other_statements(session: Session, key: SeriesKey, source: str) -> list[Statement]:
     """What other sources currently state for the series, newest first."""
-    entity, metric, period = key
-    q = (
-        sa.select(Observation, Source.name)
-        .join(Page, Page.id == Observation.page_id).join(Source, Source.id == Page.source_id)
-        .where(Observation.active, Observation.entity == entity, Observation.metric == metric,
-               Observation.period.is_(None) if period is None else Observation.period == period,
-               Source.name != source)
-        .order_by(Observation.first_seen_at.desc(), Observation.id.desc())
+    return other_statements_of(session, [key], source).get(key, [])
+
+
+def other_statements_of(session: Session, keys: Iterable[SeriesKey], source: str
+                        ) -> dict[SeriesKey, list[Statement]]:
+    """`other_statements` of several series, in one query."""
+    wanted = set(keys)
+    out: dict[SeriesKey, list[Statement]] = {}
+    if not wanted:
+        return out
+    # One equality conjunction per series, not a row-value IN: both backends then use
+    # ix_observations_series for each (SQLite would otherwise scan the table).
+    where = [sa.and_(_obs.c.entity == entity, _obs.c.metric == metric,
+                     _obs.c.period.is_(None) if period is None else _obs.c.period == period)
+             for entity, metric, period in sorted(wanted, key=str)]
+    pages, sources = cast(sa.Table, Page.__table__), cast(sa.Table, Source.__table__)
+    q = (  # Core columns only: no ORM loading machinery for what can be many rows
+        sa.select(_obs.c.entity, _obs.c.metric, _obs.c.period, _obs.c.value, _obs.c.unit,
+                  _obs.c.low, _obs.c.high, _obs.c.conversion_value, _obs.c.conversion_unit,
+                  sources.c.name)
+        .join(pages, pages.c.id == _obs.c.page_id)
+        .join(sources, sources.c.id == pages.c.source_id)
+        .where(_obs.c.active, sa.or_(*where), sources.c.name != source)
+        .order_by(_obs.c.first_seen_at.desc(), _obs.c.id.desc())
     )
-    return [Statement(name, quantity_of(o)) for o, name in session.execute(q)]
+    for entity, metric, period, value, unit, low, high, conv_value, conv_unit, name \
+            in session.execute(q):
+        key = (entity, metric, period)
+        if key in wanted:
+            out.setdefault(key, []).append(
+                Statement(name, Quantity(value, unit, low, high, conv_value, conv_unit)))
+    return out
 
 
-def add_changes(session: Session, changes: Sequence[Change], fetch_id: int | None) -> None:
-    session.add_all(
-        ChangeRow(kind=c.kind, source=c.source, url=c.url, entity=c.entity, metric=c.metric,
-                  period=c.period, unit=c.unit, old_value=c.old_value, new_value=c.new_value,
-                  sentence=c.sentence, other_source=c.other_source, page_key=c.page_key,
-                  detected_at=c.detected_at, fetch_id=fetch_id)
+def add_changes(session: Target, changes: Sequence[Change], fetch_id: int | None) -> None:
+    if not changes:
+        return
+    session.execute(sa.insert(_changes).inline(), [
+        {"kind": c.kind, "source": c.source, "url": c.url, "entity": c.entity,
+         "metric": c.metric, "period": c.period, "unit": c.unit, "old_value": c.old_value,
+         "new_value": c.new_value, "sentence": c.sentence, "other_source": c.other_source,
+         "page_key": c.page_key, "detected_at": c.detected_at, "fetch_id": fetch_id}
         for c in changes
-    )
+    ])
 
 
-def add_alerts(session: Session, alerts: Sequence[PendingAlert]) -> None:
-    session.add_all(
-        Alert(id=a.id, channel=a.channel, type=a.type, data=a.data, state="pending",
-              attempts=a.attempts, next_attempt_at=a.created_at, created_at=a.created_at)
+def add_alerts(session: Target, alerts: Sequence[PendingAlert]) -> None:
+    if not alerts:
+        return
+    session.execute(sa.insert(_alerts).inline(), [
+        {"id": a.id, "channel": a.channel, "type": a.type, "data": a.data, "state": "pending",
+         "attempts": a.attempts, "next_attempt_at": a.created_at, "claimed_until": None,
+         "last_error": None, "created_at": a.created_at, "delivered_at": None}
         for a in alerts
-    )
+    ])

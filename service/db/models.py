@@ -154,7 +154,9 @@ class FigureTrack(Base):
     `confirmed` is the confirmed figure (NULL: confirmed absent), `before` the
     confirmed value it replaced (what a revert returns to); `pending` is a
     different figure (or, with `pending_absent`, the figure's absence) seen
-    `streak` fetches in a row since `pending_since`.  See service/confirm.py.
+    `streak` fetches in a row since `pending_since`; `updated_at` is when that state
+    last changed (a fetch that leaves a track as it was does not rewrite its row).
+    See service/confirm.py.
     """
 
     __tablename__ = "figure_tracks"

@@ -9,10 +9,10 @@ back per level, in the same transaction as the outbox rows they cause.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -24,9 +24,10 @@ from ..keys import series_key
 from ..rules import build_alerts
 from ..settings import RuleConfig
 from .facts import StoredSeriesFacts
-from .ingest import add_alerts, add_changes, other_statements
-from .models import FigureTrack, Page
+from .ingest import add_alerts, add_changes, other_statements_of
+from .models import FigureTrack
 from .records import IngestResult
+from .writes import Target, Writes
 
 KIND_ORDER = {"changed": 0, "reverted": 0, "new": 1, "removed": 2}
 
@@ -61,13 +62,14 @@ def seen_of_prior(p: Prior) -> Seen:
 def sightings_of_diff(diff: PageDiff, keyed: Sequence[Keyed]) -> list[Sighting]:
     """Pairs and new figures in document order, then the removed ones."""
     by_current = {id(p.current): p for p in diff.pairs}
+    new = {id(k) for k in diff.new}
     out = []
     for k in keyed:
         pair = by_current.get(id(k))
         if pair is not None:
             out.append(Sighting(k.page_key, seen_of_keyed(k), pair.prior.page_key,
                                 seen_of_prior(pair.prior)))
-        elif any(k is n for n in diff.new):
+        elif id(k) in new:
             out.append(Sighting(k.page_key, seen_of_keyed(k)))
     out += [Sighting(p.page_key, None, p.page_key, seen_of_prior(p)) for p in diff.removed]
     return out
@@ -79,46 +81,100 @@ def sightings_unchanged(priors: Iterable[Prior]) -> list[Sighting]:
             for p in priors]
 
 
-def advance(session: Session, page: Page, sightings: Sequence[Sighting], *,
+_tracks = cast(sa.Table, FigureTrack.__table__)
+_STATE = ("page_key", "confirmed", "before", "pending", "pending_absent", "streak",
+          "pending_since")
+
+
+@dataclass(slots=True)
+class _Row:
+    """A stored track: its id, level, state as stored (`stored`) and as stepped (`state`)."""
+
+    id: int | None
+    level: int
+    stored: dict[str, Any]
+    state: dict[str, Any]
+
+    @property
+    def page_key(self) -> str:
+        return str(self.state["page_key"])
+
+
+@dataclass(slots=True)
+class _TrackWrites:
+    """What one `advance` writes, issued as a handful of set-based statements."""
+
+    deleted: list[int] = field(default_factory=list)
+    inserted: list[dict[str, Any]] = field(default_factory=list)
+    updated: list[dict[str, Any]] = field(default_factory=list)
+
+    def delete(self, row: _Row | None) -> None:
+        if row is not None and row.id is not None:
+            self.deleted.append(row.id)
+
+
+def advance(session: Session, page_id: int, sightings: Sequence[Sighting], *,
             levels: Iterable[int], at: datetime, source: str, url: str,
-            baseline: bool = False) -> dict[int, list[Confirmed]]:
-    """Move every track of `page` one fetch on; return the confirmed changes per level.
+            baseline: bool = False, writes: Target | None = None
+            ) -> dict[int, list[Confirmed]]:
+    """Move every track of the page one fetch on; return the confirmed changes per level.
 
     A missing track starts confirmed at the figure's previous value (or absent),
     so tracks appear lazily for pages stored before this table existed and for
-    a level a new rule introduces.  On the baseline every figure starts confirmed.
+    a level a new rule introduces.  On the baseline every figure starts confirmed
+    (and the page has no tracks yet: nothing to read).  The tracks are written to
+    `writes` (default: the session).
     """
     wanted = sorted(set(levels) | {1})
-    rows = session.scalars(sa.select(FigureTrack).where(FigureTrack.page_id == page.id)
-                           .order_by(FigureTrack.id)).all()
-    stale = [r for r in rows if r.level not in wanted]
-    for r in stale:
-        session.delete(r)
+    rows = [] if baseline else _load(session, page_id)
+    pending = _TrackWrites()
+    for r in rows:
+        if r.level not in wanted:
+            pending.delete(r)
     out: dict[int, list[Confirmed]] = {}
     for level in wanted:
         level_rows = [r for r in rows if r.level == level]
-        out[level] = _advance_level(session, page, level_rows, sightings, level=level, at=at,
+        out[level] = _advance_level(pending, page_id, level_rows, sightings, level=level, at=at,
                                     source=source, url=url, baseline=baseline)
+    _write(writes or session, pending)
     return out
 
 
-def _advance_level(session: Session, page: Page, rows: Sequence[FigureTrack],
+def _load(session: Session, page_id: int) -> list[_Row]:
+    cols = [_tracks.c[name] for name in _STATE]
+    out = []
+    for r in session.execute(sa.select(_tracks.c.id, _tracks.c.level, *cols)
+                             .where(_tracks.c.page_id == page_id).order_by(_tracks.c.id)):
+        stored = {name: getattr(r, name) for name in _STATE}
+        out.append(_Row(r.id, r.level, stored, dict(stored)))
+    return out
+
+
+def _write(session: Target, writes: _TrackWrites) -> None:
+    if writes.updated:
+        session.execute(sa.update(_tracks).where(_tracks.c.id == sa.bindparam("b_id")),
+                        writes.updated)
+    if writes.deleted:
+        session.execute(sa.delete(_tracks).where(_tracks.c.id.in_(writes.deleted)))
+    if writes.inserted:
+        session.execute(sa.insert(_tracks).inline(), writes.inserted)
+
+
+def _advance_level(writes: _TrackWrites, page_id: int, rows: Sequence[_Row],
                    sightings: Sequence[Sighting], *, level: int, at: datetime, source: str,
                    url: str, baseline: bool) -> list[Confirmed]:
-    by_key: dict[str, FigureTrack] = {}
+    by_key: dict[str, _Row] = {}
     for r in rows:
         if r.page_key in by_key:  # a duplicate left by a crash between replicas: keep one
-            session.delete(r)
+            writes.delete(r)
         else:
             by_key[r.page_key] = r
     # Re-key first (a lightly edited sentence gets a new key), all at once: keys may swap.
     moved = {s.key: by_key.pop(s.prior_key) for s in sightings
              if s.prior_key and s.prior_key != s.key and s.prior_key in by_key}
     for key, mover in moved.items():
-        displaced = by_key.pop(key, None)
-        if displaced is not None:
-            session.delete(displaced)
-        mover.page_key = key
+        writes.delete(by_key.pop(key, None))
+        mover.state["page_key"] = key
         by_key[key] = mover
     found: list[Confirmed] = []
     touched: set[str] = set()
@@ -131,39 +187,40 @@ def _advance_level(session: Session, page: Page, rows: Sequence[FigureTrack],
             start = s.seen if baseline else s.prior
             track = Track(s.key, level, start)
         else:
-            track = track_of(row)
-        _step(session, page, row, track, s.seen, found, at=at, source=source, url=url)
+            track = track_of_state(row.state, level)
+        _step(writes, page_id, row, track, s.seen, found, at=at, source=source, url=url)
     for key, left in by_key.items():
         if key not in touched:
-            _step(session, page, left, track_of(left), None, found, at=at, source=source,
-                  url=url)
+            _step(writes, page_id, left, track_of_state(left.state, level), None, found,
+                  at=at, source=source, url=url)
     found.sort(key=lambda c: KIND_ORDER.get(c.change.kind, 3))
     return found
 
 
-def _step(session: Session, page: Page, row: FigureTrack | None, track: Track,
+def _step(writes: _TrackWrites, page_id: int, row: _Row | None, track: Track,
           seen: Seen | None, found: list[Confirmed], *, at: datetime, source: str,
           url: str) -> None:
     change, since = step(track, seen, at=at, source=source, url=url)
     if change is not None and since is not None:
         found.append(Confirmed(change, since))
     if track.dead:
-        if row is not None:
-            session.delete(row)
+        writes.delete(row)
         return
+    state = {"page_key": track.page_key, "confirmed": _seen_json(track.confirmed),
+             "before": track.before, "pending": _seen_json(track.pending),
+             "pending_absent": track.pending_absent, "streak": track.streak,
+             "pending_since": track.pending_since}
     if row is None:
-        row = FigureTrack(page_id=page.id, page_key=track.page_key, level=track.level)
-        session.add(row)
-    row.confirmed = _seen_json(track.confirmed)
-    row.before = track.before
-    row.pending = _seen_json(track.pending)
-    row.pending_absent, row.streak = track.pending_absent, track.streak
-    row.pending_since, row.updated_at = track.pending_since, at
+        writes.inserted.append({"page_id": page_id, "level": track.level, "updated_at": at,
+                                **state})
+    elif state != row.stored:  # a track that did not move is not rewritten
+        writes.updated.append({"b_id": row.id, "updated_at": at, **state})
 
 
-def track_of(row: FigureTrack) -> Track:
-    return Track(row.page_key, row.level, _seen(row.confirmed), row.before, _seen(row.pending),
-                 row.pending_absent, row.streak, row.pending_since)
+def track_of_state(state: dict[str, Any], level: int) -> Track:
+    return Track(state["page_key"], level, _seen(state["confirmed"]), state["before"],
+                 _seen(state["pending"]), state["pending_absent"], state["streak"],
+                 state["pending_since"])
 
 
 def _text(v: Decimal | None) -> str | None:
@@ -199,28 +256,34 @@ def levels_of(rules: Sequence[RuleConfig]) -> set[int]:
 
 
 def alert_changes(session: Session, rules: Sequence[RuleConfig],
-                     confirmed: dict[int, list[Confirmed]], changes: list[Change], *,
-                     at: datetime, source: str, fetch_id: int,
-                     baseline: bool = False) -> IngestResult:
+                  confirmed: dict[int, list[Confirmed]], changes: list[Change], *,
+                  at: datetime, source: str, fetch_id: int, baseline: bool = False,
+                  writes: Writes | None = None) -> IngestResult:
     """Record the level-1 `changes` (the changes table), then queue the alerts of every
     level: rules with `confirm_fetches = N > 1` see level N's confirmed changes plus
     the `series_update`/`conflict` those imply now (`diff.confirmed_cross_source`)."""
     changes = changes + [c.change for c in confirmed.pop(1, [])]
-    add_changes(session, changes, fetch_id)
+    add_changes(writes or session, changes, fetch_id)
     first_seen: dict[Change, datetime] = {}
     by_level: dict[int, list[Change]] = {}
+    others = other_statements_of(session, {
+        key for found in confirmed.values() for c in found
+        if (key := series_key(c.change.entity, c.change.metric, c.change.period)) is not None
+    }, source)
     for level, found in confirmed.items():
         bucket = by_level.setdefault(level, [])
         for c in found:
             extra = []
             key = series_key(c.change.entity, c.change.metric, c.change.period)
             if key is not None:
-                extra = confirmed_cross_source(c.change, other_statements(session, key, source))
+                extra = confirmed_cross_source(c.change, others.get(key, []))
             for change in (c.change, *extra):
                 bucket.append(change)
                 first_seen[change] = c.since
-    facts = StoredSeriesFacts(session, first_seen)
+    # Facts read the observations (this page's new ones too): queued writes go first.
+    facts = StoredSeriesFacts(session, first_seen,
+                              before_read=writes.flush if writes is not None else None)
     alerts = build_alerts(rules, changes, now=at, baseline=baseline,
                           confirmed=None if baseline else by_level, facts=facts)
-    add_alerts(session, alerts)
+    add_alerts(writes or session, alerts)
     return IngestResult(changes=changes, alerts=alerts, baseline=baseline)
