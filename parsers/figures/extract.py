@@ -28,7 +28,7 @@ from . import sentences
 from .attribution import SentenceMentions, attribute, find_mentions
 from .grammar import Amount, resolve_bare, scan
 from .lexicon import Lexicon, default_lexicon, matchers
-from .model import Conversion, Figure
+from .model import Conversion, Figure, make_figure
 from .numbers import normalise, to_ascii_width
 from .units import is_currency
 
@@ -138,7 +138,7 @@ def _combine(work: str, amounts: list[Amount]) -> list[tuple[Amount, Conversion 
 
 def _lang_of(sentence: str) -> str:
     """"zh" when there are at least as many CJK characters as Latin words."""
-    if not _CJK_RE.search(sentence):
+    if sentence.isascii() or not _CJK_RE.search(sentence):  # isascii() is O(1)
         return "en"
     cjk = sum(map(len, _CJK_RE.findall(sentence)))
     return "zh" if cjk >= len(_LATIN_RE.findall(sentence)) else "en"
@@ -200,13 +200,10 @@ def extract(
                     metric = m.name
                     break
         figures.append(
-            Figure(
-                value=a.value, unit=a.unit, start=a.start, end=a.end,
-                surface=text[a.start : a.end], sentence=sentence,
-                lang=f_lang, low=a.low, high=a.high,
-                qualifier=a.qualifier,  # type: ignore[arg-type]
-                entity=entity, metric=metric, period=period,
-                conversion=conversion, footnote=a.footnote,
+            make_figure(  # Figure(...) without the frozen dataclass's slow __init__
+                a.value, a.unit, a.start, a.end, text[a.start : a.end], sentence, f_lang,
+                a.low, a.high, a.qualifier,  # type: ignore[arg-type]
+                entity, metric, period, conversion, a.footnote,
             )
         )
     return figures

@@ -85,8 +85,16 @@ _TAIL = rf"""
 """
 
 
+# The digits-only regex carries the word groups too, as a branch that never
+# matches, so both regexes number their groups alike and `scan` reads them all
+# with one `m.groups()`.
+_NO_WORDS = r"""
+      | (?P<en>(?!))(?P<mult>(?!))
+"""
+
+
 def _amount_re(words: bool) -> re.Pattern[str]:
-    num = _NUM_CORE + (_NUM_WORDS if words else "")
+    num = _NUM_CORE + (_NUM_WORDS if words else _NO_WORDS)
     return re.compile(
         # The leading lookahead gives the engine a first-character set to skip on
         # (an optional group in first position hides it): ~6x faster on prose.
@@ -98,6 +106,14 @@ def _amount_re(words: bool) -> re.Pattern[str]:
 
 AMOUNT_RE = _amount_re(words=True)
 AMOUNT_RE_DIGITS = _amount_re(words=False)
+_GROUP_NAMES = ("pre", "num", "arabic", "zh", "en", "mult", "scale", "unit",
+                "pct", "times", "xmult", "cur", "cheng")  # the order `scan` unpacks
+if not (AMOUNT_RE.groupindex == AMOUNT_RE_DIGITS.groupindex
+        == {name: i for i, name in enumerate(_GROUP_NAMES, 1)}):
+    raise AssertionError("amount regex groups out of order")
+# Group numbers (`groups()` is 0-based: group n is groups[n - 1]).
+_NUM_GROUP, _SCALE_GROUP, _UNIT_GROUP, _CHENG_GROUP = 2, 7, 8, 13
+_NO_UNIT: tuple[None, ...] = (None,) * 5
 # Spelled-out numbers are read only before these words, or are these words.
 # Substrings of the unit words ("illion" for million/billion/trillion, "cent" for
 # percent / per cent): fewer look-ups per sentence.
@@ -130,22 +146,6 @@ def _letter_prefix(work: str, low: str, m: re.Match[str]) -> tuple[int, str] | N
     return (start, code) if code else None
 
 
-def _left_ok(work: str, s: int, pre: str | None, arabic: str | None, zh: str | None) -> bool:
-    """The left-context checks the regex leaves out (see the note above `_PREFIX`);
-    `s` is the match start, the rest its groups (already fetched by `scan`)."""
-    prev = work[s - 1] if s else " "
-    if pre:
-        return True
-    if arabic:
-        if prev in _NO_GLUE_BEFORE_DIGIT:
-            return False
-        # "GPT-4", "Top-5": a hyphen after a letter makes the number part of a name.
-        return not (prev == "-" and s > 1 and work[s - 2].isascii() and work[s - 2].isalpha())
-    if zh:
-        return prev not in _NO_BEFORE_ZH
-    return not (prev.isascii() and prev.isalnum())
-
-
 _QUALIFIERS: Mapping[str, str] = MappingProxyType({
     **dict.fromkeys(("about", "approximately", "approx.", "around", "roughly", "nearly",
                      "almost", "close to", "some", "an estimated", "estimated", "约", "大约",
@@ -161,6 +161,10 @@ _QUALIFIERS: Mapping[str, str] = MappingProxyType({
 _QUALIFIER_PHRASES = tuple(sorted(_QUALIFIERS, key=len, reverse=True))
 _QUALIFIER_ENDINGS = tuple(" ".join(p.split()) for p in _QUALIFIER_PHRASES)
 _QUALIFIER_LENGTHS = tuple(sorted({len(p) for p in _QUALIFIER_PHRASES}, reverse=True))
+# Last two characters (one for one-character phrases) of every ending: a window
+# whose end is in neither set cannot end with a qualifier.
+_QUALIFIER_TAIL2 = frozenset(p[-2:] for p in _QUALIFIER_ENDINGS if len(p) > 1)
+_QUALIFIER_TAIL1 = frozenset(p for p in _QUALIFIER_ENDINGS if len(p) == 1)
 _POST_QUALIFIER_RE = re.compile(r"\s?(?:(?P<over>以上|多|余)|(?P<approx>左右|上下))")
 _FOOTNOTE_AFTER_RE = re.compile(r"\d{1,9}(?![\d.,%])")
 _COUNTED_RE = re.compile(
@@ -173,6 +177,7 @@ _MEASURE_AFTER_RE = re.compile(
 
 
 _ONE = Decimal(1)
+_TEN = Decimal(10)
 
 
 @dataclass(slots=True)
@@ -224,34 +229,34 @@ def _scale(raw: str | None) -> Decimal | None:
     return total
 
 
-def _currency(g: dict[str, str | None], pre_code: str | None) -> str | None:
-    suffix = g.get("cur")
-    if suffix:
-        code = U.CURRENCY_SUFFIX.get(" ".join(suffix.split()))
+def _base_unit(
+    groups: tuple[str | None, ...], mult: str | None, pre: str | None, pre_code: str | None,
+) -> tuple[str | None, Decimal]:
+    """The unit and a multiplier it implies (成 is tens of percent), from the unit
+    groups (pct, times, xmult, cur, cheng; all None when no unit was written)."""
+    pct, times, xmult, cur, cheng = groups
+    if pct:
+        return "%", _ONE
+    if times or xmult or mult:
+        return "x", _ONE
+    if cheng:
+        return "%", _TEN
+    if cur:
+        code = U.CURRENCY_SUFFIX.get(" ".join(cur.split()))
         if code:
-            return code
+            return code, _ONE
     if pre_code:
-        return pre_code
-    pre = g.get("pre")
-    return U.CURRENCY_PREFIX.get(pre) if pre else None
-
-
-def _base_unit(g: dict[str, str | None], pre_code: str | None) -> tuple[str | None, Decimal]:
-    """The unit and a multiplier it implies (成 is tens of percent)."""
-    if g.get("pct"):
-        return "%", Decimal(1)
-    if g.get("times") or g.get("xmult") or g.get("mult"):
-        return "x", Decimal(1)
-    if g.get("cheng"):
-        return "%", Decimal(10)
-    return _currency(g, pre_code), Decimal(1)
+        return pre_code, _ONE
+    return (U.CURRENCY_PREFIX.get(pre) if pre else None), _ONE
 
 
 def _qualifier(low: str, start: int) -> str:
     """The qualifier written right before `start` ("more than", "超过"), or "exact"."""
     window = low[max(0, start - 24) : start].rstrip()
-    if not window.endswith(_QUALIFIER_ENDINGS):
-        return "exact"  # the common case, decided by one C-level call
+    if (window[-2:] not in _QUALIFIER_TAIL2 and window[-1:] not in _QUALIFIER_TAIL1) or (
+        not window.endswith(_QUALIFIER_ENDINGS)
+    ):
+        return "exact"  # the common case: two set look-ups, else one C-level call
     for n in _QUALIFIER_LENGTHS:  # longest first: "more than" before "than"
         phrase = window[-n:]
         if phrase in _QUALIFIERS:
@@ -323,7 +328,13 @@ def _word_starts(low: str) -> list[int]:
                 j -= 1
             if low.endswith("per ", 0, j):
                 j -= 4
-            if j >= 2 and low[j - 2].isalpha():  # "$1.79 trillion" is the main pass's
+            if (
+                j >= 2 and low[j - 2].isalpha()  # "$1.79 trillion" is the main pass's
+                # Every reading below ends with the word right before: when that word
+                # is not a number word ("recent", "the times"), none can parse.
+                and (head := low[max(0, j - 40) : j].split())
+                and parse_en_words(head[-1]) is not None
+            ):
                 words = list(_WORD_RE.finditer(low, max(0, j - 40), j))[-3:]
                 for n in (3, 2, 1):
                     if len(words) >= n and parse_en_words(
@@ -361,7 +372,8 @@ def scan(work: str) -> list[Amount]:
     out: list[Amount] = []
     low = ascii_lower(work)
     for m in _matches(work, low):
-        arabic, pre, unit_raw, raw_scale, zh = m.group("arabic", "pre", "unit", "scale", "zh")
+        groups = m.groups()
+        pre, _, arabic, zh, en, mult, raw_scale, unit_raw = groups[:_UNIT_GROUP]
         if (
             arabic and len(arabic) == 4 and arabic[:2] in _YEAR_HEADS
             and not (unit_raw or raw_scale or pre)
@@ -372,21 +384,33 @@ def scan(work: str) -> list[Amount]:
         if pre == "$" or (ms and (work[ms - 1] in _CODE_LAST or (
                 work[ms - 1] == " " and ms > 1 and work[ms - 2] in _CODE_LAST))):
             letter = _letter_prefix(work, low, m)
-        if letter is None and not _left_ok(work, ms, pre, arabic, zh):
-            continue
-        g = m.groupdict()
+        if letter is None and not pre:
+            # The left-context checks the regex leaves out (see the note above `_PREFIX`).
+            prev = work[ms - 1] if ms else " "
+            if arabic:
+                if prev in _NO_GLUE_BEFORE_DIGIT or (
+                    # "GPT-4", "Top-5": a hyphen after a letter makes the number part of a name.
+                    prev == "-" and ms > 1 and work[ms - 2].isascii() and work[ms - 2].isalpha()
+                ):
+                    continue
+            elif zh:
+                if prev in _NO_BEFORE_ZH:
+                    continue
+            elif prev.isascii() and prev.isalnum():
+                continue
         zh_counted = bool(zh and not raw_scale and zh[-1] not in "万亿")
         bare_checked = False  # bare_dropped already said no
-        if not (unit_raw or letter or pre or g.get("mult")):
+        num_end = m.end(_SCALE_GROUP) if raw_scale else m.end(_NUM_GROUP)
+        if not (unit_raw or letter or pre or mult):
             # Unit-less: most are years, dates or markers; decide before any arithmetic.
             if zh_counted:
                 pass  # a Chinese numeral before a measure word: read below
-            elif bare_dropped(work, m, g, m.end("scale") if raw_scale else m.end("num")):
+            elif bare_dropped(work, m.start(_NUM_GROUP), arabic, zh, en, raw_scale, num_end):
                 continue
             else:
                 bare_checked = True
         # Digits are the common case: skip the dispatch (same result as _number).
-        value = parse_arabic(arabic) if arabic else _number(g)
+        value = parse_arabic(arabic) if arabic else _number(m.groupdict())
         if value is None:
             continue
         if raw_scale:
@@ -398,11 +422,14 @@ def scan(work: str) -> list[Amount]:
                 continue
         else:
             scale = None
-        unit, mult = _base_unit(g, letter[1] if letter else None)
-        if g["cheng"] and not zh:
+        unit, factor = _base_unit(
+            groups[_UNIT_GROUP:] if unit_raw else _NO_UNIT, mult, pre,
+            letter[1] if letter else None,
+        )
+        if groups[_CHENG_GROUP - 1] and not zh:
             unit = None
-        if scale is not None or mult != 1:
-            value = normalise(value * (scale or 1) * mult)
+        if scale is not None or factor is not _ONE:
+            value = normalise(value * (scale or 1) * factor)
         elif not arabic or "." in arabic:
             value = normalise(value)
         # else: an integer digit string is already normal (Decimal("1151"))
@@ -410,13 +437,14 @@ def scan(work: str) -> list[Amount]:
         a = Amount(start, m.end(), value, unit, "figure", scaled=scale is not None,
                    scale=scale or _ONE)
         if unit is None:
-            a.end = m.end("scale") if raw_scale else m.end("num")
+            a.end = num_end
             a.kind = "bare"
             if zh_counted:
                 counter = _zh_counter(work, a.end)
                 if counter is None or value < 10:
                     continue
-            elif not bare_checked and bare_dropped(work, m, g, a.end):
+            elif not bare_checked and bare_dropped(work, m.start(_NUM_GROUP), arabic, zh, en,
+                                                   raw_scale, a.end):
                 # Years, dates, codes, names: not figures, and never half of a range
                 # (the text between two amounts then no longer reads as "X to Y").
                 continue
@@ -424,7 +452,7 @@ def scan(work: str) -> list[Amount]:
             if counter:
                 a.unit, a.kind, a.noun = "count", "figure", counter
                 a.end = work.index(counter, a.end) + 1
-        elif g.get("en") and unit not in ("x", "%") and not raw_scale:
+        elif en and unit not in ("x", "%") and not raw_scale:
             continue
         a.qualifier = _qualifier(low, start)
         _attach_suffixes(work, a)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import re
+import string
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -187,22 +188,26 @@ def _trie_pattern(terms: Iterable[str]) -> str:
     return build(trie)
 
 
+_ALNUM = frozenset(string.ascii_letters + string.digits)
+_UPPER = frozenset(string.ascii_uppercase)
+_GLUES_AFTER = frozenset(string.ascii_lowercase + string.digits + "$")
+
+
 def _latin_edge(text: str, start: int, end: int, acronym_ok: bool) -> bool:
     """Whether [start, end) is a whole word where it begins or ends in a Latin letter.
 
     With `acronym_ok`, an uppercase letter may follow when it starts a glued word
     ("iFLYTEKThe", "AmazonAnd" in scraped text) but not when it extends an acronym
-    ("USD" is not "US").
+    ("USD" is not "US").  (ASCII letters and digits are tested by set membership:
+    one look-up instead of isascii() and isalnum().)
     """
-    if text[start].isascii() and text[start].isalnum() and start:
-        prev = text[start - 1]
-        if prev.isascii() and prev.isalnum():
-            return False
-    if text[end - 1].isascii() and text[end - 1].isalnum() and end < len(text):
+    if start and text[start] in _ALNUM and text[start - 1] in _ALNUM:
+        return False
+    if end < len(text) and text[end - 1] in _ALNUM:
         nxt = text[end]
-        if nxt.isascii() and (nxt.islower() or nxt.isdigit() or nxt == "$"):
+        if nxt in _GLUES_AFTER:
             return False
-        if nxt.isascii() and nxt.isupper():
+        if nxt in _UPPER:
             after = text[end + 1 : end + 2]
             if not acronym_ok or not (after.isascii() and after.islower()):
                 return False
@@ -217,13 +222,30 @@ class Matchers:
     entity_of: Mapping[str, Entity]
     metric_res: tuple[re.Pattern[str], ...]
     metrics_of: Mapping[str, tuple[Metric, ...]]
+    # The same trie without the aliases that start with a lower-case letter
+    # ("nvidia", "iFlytek", "the United States"), and those aliases.  Lower-case
+    # first letters are common in prose, so the full trie stops on most letters;
+    # in a text that contains none of these aliases (checked by substring), no
+    # branch of theirs can match, and the smaller trie finds the same matches.
+    entity_re_upper: re.Pattern[str] | None = None
+    lower_aliases: tuple[str, ...] = ()
+    # `metric_res` without the pattern for terms that start with a non-ASCII
+    # character (中文 terms): on an all-ASCII sentence it cannot match.
+    metric_res_ascii: tuple[re.Pattern[str], ...] | None = None
 
     def find_entities(self, text: str) -> list[tuple[int, int, Entity]]:
         """(start, end, entity) for each alias in `text` (case-sensitive, whole words)."""
         out: list[tuple[int, int, Entity]] = []
-        if self.entity_re is None:
+        pattern = self.entity_re
+        if pattern is None:
             return out
-        for m in self.entity_re.finditer(text):
+        if self.entity_re_upper is not None:
+            for alias in self.lower_aliases:  # a plain loop: any(genexpr) is ~2x slower
+                if alias in text:
+                    break
+            else:
+                pattern = self.entity_re_upper
+        for m in pattern.finditer(text):
             s, e = m.span()
             if not _latin_edge(text, s, e, acronym_ok=True):
                 continue
@@ -235,7 +257,10 @@ class Matchers:
     def find_metrics(self, low: str) -> list[tuple[int, int, tuple[Metric, ...]]]:
         """(start, end, metrics) for each metric term in a lower-cased sentence."""
         out: list[tuple[int, int, tuple[Metric, ...]]] = []
-        for pattern in self.metric_res:
+        patterns = self.metric_res
+        if self.metric_res_ascii is not None and low.isascii():  # isascii() is O(1)
+            patterns = self.metric_res_ascii
+        for pattern in patterns:
             for m in pattern.finditer(low):
                 s, e = m.span()
                 if _latin_edge(low, s, e, acronym_ok=False):
@@ -248,6 +273,11 @@ def matchers(lexicon: Lexicon) -> Matchers:
     return lexicon.compiled
 
 
+# Past a handful of lower-case-initial aliases, `find_entities`'s substring checks
+# cost more than the smaller trie saves (see `Matchers.entity_re_upper`).
+_MAX_LOWER_ALIASES = 16
+
+
 def _compile(lexicon: Lexicon) -> Matchers:
     entity_of = {alias: e for e in lexicon.entities for alias in e.aliases}
     metrics_of: dict[str, tuple[Metric, ...]] = {}
@@ -255,12 +285,20 @@ def _compile(lexicon: Lexicon) -> Matchers:
         for term in metric.terms:
             key = term.lower()
             metrics_of[key] = (*metrics_of.get(key, ()), metric)
+    lower = tuple(alias for alias in entity_of if alias[0].islower())
+    upper = [alias for alias in entity_of if not alias[0].islower()]
+    split = 0 < len(lower) <= _MAX_LOWER_ALIASES and bool(upper)
+    terms = list(metrics_of)
     return Matchers(
         re.compile(_trie_pattern(entity_of)) if entity_of else None,
         entity_of,
-        _split_patterns(list(metrics_of)),
+        _split_patterns(terms),
         metrics_of,
+        re.compile(_trie_pattern(upper)) if split else None,
+        lower if split else (),
+        _split_patterns([t for t in terms if t[0].isascii()]),
     )
+
 
 
 def _split_patterns(terms: list[str]) -> tuple[re.Pattern[str], ...]:

@@ -28,6 +28,8 @@ _FULLWIDTH_RE = re.compile("[\uff01-\uff5e\u3000\u2212]")
 
 def to_ascii_width(text: str) -> str:
     """Full-width forms → ASCII, 1:1 (str.translate is slow, so only when needed)."""
+    if text.isascii():  # O(1): most text, and it has no full-width form to map
+        return text
     return text.translate(FULLWIDTH) if _FULLWIDTH_RE.search(text) else text
 
 
