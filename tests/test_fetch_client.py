@@ -125,6 +125,18 @@ async def test_timeout_is_transient_after_retries(
     assert time.monotonic() - started < 3
 
 
+async def test_time_queued_for_a_slot_does_not_count_against_the_timeout(
+        fetch_server: FetchServer, make_fetcher: Callable[..., Fetcher]) -> None:
+    # One slot, six requests of 0.2 s each: the last starts after ~1 s in the
+    # queue, well past the 0.5 s timeout, and must still succeed.
+    url = fetch_server.route(Reply(body=b"steady", delay=0.2))
+    fetcher = make_fetcher(timeout=0.5, max_concurrency=1, per_host_concurrency=1,
+                           fetch_kw={"retries": 0})
+    results = await asyncio.gather(*(fetcher.fetch(f"{url}?n={i}") for i in range(6)))
+    assert [r.body for r in results] == [b"steady"] * 6
+    assert all(len(r.attempts) == 1 for r in results)
+
+
 async def test_404_is_permanent_without_retry(fetch_server: FetchServer,
                                               make_fetcher: Callable[..., Fetcher]) -> None:
     url = fetch_server.route(Reply(404, b"gone"))

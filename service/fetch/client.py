@@ -3,8 +3,8 @@
 Each `fetch` runs up to `retries + 1` attempts.  An attempt follows
 redirects by hand so every hop passes the SSRF guard (and robots.txt), reads
 the body as a stream — counting *decoded* bytes, so a small gzip that
-inflates past `max_body_bytes` is stopped — and is bounded as a whole by
-`settings.timeout`.  Only transient failures are retried (connection errors,
+inflates past `max_body_bytes` is stopped.  Each request is bounded by
+`settings.timeout`, counted from when it holds its concurrency slot.  Only transient failures are retried (connection errors,
 timeouts, 429, 500, 502-504), waiting Retry-After when given, else an
 exponential backoff with jitter.
 """
@@ -14,8 +14,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from types import TracebackType
@@ -141,13 +141,8 @@ class Fetcher:
                        attempts: list[Attempt]) -> _Final:
         started = time.monotonic()
         try:
-            try:
-                async with asyncio.timeout(self._settings.timeout):
-                    final = await self._follow(url, headers, robots=self._settings.respect_robots,
-                                               max_bytes=self._settings.max_body_bytes)
-            except TimeoutError as exc:
-                raise TransientFetchError(
-                    url, f"timed out after {self._settings.timeout:g}s") from exc
+            final = await self._follow(url, headers, robots=self._settings.respect_robots,
+                                       max_bytes=self._settings.max_body_bytes)
             _judge(url, final.response)
         except FetchError as exc:
             attempts.append(Attempt(exc.status, 0, time.monotonic() - started, str(exc)))
@@ -170,7 +165,7 @@ class Fetcher:
                     raise PermanentFetchError(current, "disallowed by robots.txt")
                 crawl_delay = min(self._robots.crawl_delay(current) or 0.0, MAX_CRAWL_DELAY)
             async with self._limiter.slot(urlsplit(current).netloc.lower(),
-                                          min_delay=crawl_delay):
+                                          min_delay=crawl_delay), self._deadline(current):
                 with _translate(current):
                     request = self._client.build_request("GET", current, headers=headers)
                     _pin(request, addresses)
@@ -200,13 +195,22 @@ class Fetcher:
     async def _get_robots(self, url: str) -> tuple[int, bytes]:
         """One try at a robots.txt; the robots cache decides what a failure means."""
         max_bytes = min(self._settings.max_body_bytes, _ROBOTS_MAX_BYTES)
+        final = await self._follow(url, {}, robots=False, max_bytes=max_bytes)
+        return final.response.status_code, final.body
+
+    @asynccontextmanager
+    async def _deadline(self, url: str) -> AsyncIterator[None]:
+        """`settings.timeout` for one request, counted from when it may start.
+
+        Time spent queued for a concurrency slot does not count: a cycle over
+        ten thousand sources must not time out the ones still waiting their turn.
+        """
         try:
             async with asyncio.timeout(self._settings.timeout):
-                final = await self._follow(url, {}, robots=False, max_bytes=max_bytes)
+                yield
         except TimeoutError as exc:
-            raise TransientFetchError(
-                url, f"timed out after {self._settings.timeout:g}s") from exc
-        return final.response.status_code, final.body
+            raise TransientFetchError(url, f"timed out after {self._settings.timeout:g}s") \
+                from exc
 
 
 def _pin(request: httpx.Request, addresses: tuple[str, ...]) -> None:
