@@ -4,9 +4,10 @@ Each `fetch` runs up to `retries + 1` attempts.  An attempt follows
 redirects by hand so every hop passes the SSRF guard (and robots.txt), reads
 the body as a stream — counting *decoded* bytes, so a small gzip that
 inflates past `max_body_bytes` is stopped.  Each request is bounded by
-`settings.timeout`, counted from when it holds its concurrency slot.  Only transient failures are retried (connection errors,
-timeouts, 429, 500, 502-504), waiting Retry-After when given, else an
-exponential backoff with jitter.
+`settings.timeout`, counted from when it holds its concurrency slot.  Only
+transient failures are retried (connection errors, timeouts, 429, 500,
+502-504), waiting Retry-After when given, else an exponential backoff with
+jitter.
 """
 
 from __future__ import annotations
