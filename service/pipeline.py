@@ -24,7 +24,7 @@ from parsers import figures as figure_extractor
 from parsers.figures import Figure
 
 from .alerts import Change
-from .errors import FetchError
+from .errors import FetchError, StoreError
 from .fetch import Fetcher, FetchResult, discover_links, parse_feed
 from .health import SUSPECT_WINDOW, HealthMonitor, suspect_reason
 from .settings import Settings, SourceConfig
@@ -125,8 +125,14 @@ class Pipeline:
             )
         except FetchError as exc:
             return self._failed(source, url, exc, at)
-        return await asyncio.to_thread(self.process, source, url, result, at,
-                                       known.content_hash if known else None)
+        try:
+            return await asyncio.to_thread(self.process, source, url, result, at,
+                                           known.content_hash if known else None)
+        except StoreError as exc:
+            # The page was fetched but could not be stored: this page fails, the
+            # cycle goes on, and the next check fetches it again.
+            log.error("source %s: %s", source.name, exc, extra={"source": source.name, "url": url})
+            return PageOutcome(source.name, url, "failed", error=str(exc), status=result.status)
 
     def process(self, source: SourceConfig, url: str, result: FetchResult, at: datetime,
                 known_hash: str | None = None, body_html: bytes | None = None) -> PageOutcome:

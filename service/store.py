@@ -12,9 +12,10 @@ Database errors are raised as `StoreError` naming the source, URL or alert.
 
 from __future__ import annotations
 
+import threading
 import zlib
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime, timedelta
 from typing import cast
 
@@ -82,6 +83,11 @@ class Store:
         self.database_url = database_url
         self.engine = make_engine(database_url)
         self._sessions = session_factory(self.engine)
+        # SQLite has one writer at a time: threads of this process queue here
+        # instead of spinning on the busy timeout (which, under a 10,000-page
+        # cycle, ran out and failed the cycle with "database is locked").
+        self._serial: AbstractContextManager[object] = (
+            threading.RLock() if self.engine.dialect.name == "sqlite" else nullcontext())
 
     def close(self) -> None:
         self.engine.dispose()
@@ -89,7 +95,7 @@ class Store:
     @contextmanager
     def _tx(self, what: str) -> Iterator[Session]:
         try:
-            with self._sessions.begin() as session:
+            with self._serial, self._sessions.begin() as session:
                 yield session
         except SQLAlchemyError as exc:
             raise StoreError(f"{what}: {type(exc).__name__}: {exc}") from exc
