@@ -38,6 +38,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .db.models import Source
+from .events import wait_any
 from .pipeline import Clock, PageOutcome, utcnow
 from .scheduler import JITTER, MAX_BACKOFF, default_is_failure
 from .settings import SourceConfig
@@ -408,13 +409,9 @@ class LeaseScheduler:
     async def _pause(self, stop: asyncio.Event, seconds: float) -> None:
         if seconds <= 0:
             return
-        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
         try:
-            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+            await wait_any(stop, self._wake, timeout=seconds)
         finally:
-            for w in waits:
-                w.cancel()
-            await asyncio.gather(*waits, return_exceptions=True)
             self._wake.clear()
 
     async def _heartbeat(self) -> None:

@@ -38,6 +38,7 @@ from typing import Literal, Protocol
 from .alerts import PendingAlert
 from .channels.base import Channel
 from .errors import DeliveryError, PermanentDeliveryError
+from .events import wait_any
 
 __all__ = ["AlertStore", "BatchAlertStore", "DispatchReport", "Dispatcher"]
 
@@ -233,13 +234,9 @@ class Dispatcher:
 
     async def _pause(self, stop_event: asyncio.Event, seconds: float) -> None:
         assert self._wake is not None
-        waits = [asyncio.ensure_future(stop_event.wait()), asyncio.ensure_future(self._wake.wait())]
         try:
-            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+            await wait_any(stop_event, self._wake, timeout=seconds)
         finally:
-            for w in waits:
-                w.cancel()
-            await asyncio.gather(*waits, return_exceptions=True)
             self._wake.clear()
 
 

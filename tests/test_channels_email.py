@@ -9,7 +9,7 @@ import socket
 import ssl
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -25,6 +25,8 @@ from service.channels import EmailChannel, build_channels
 from service.errors import DeliveryError, PermanentDeliveryError
 from service.outbox import Dispatcher
 from service.settings import EmailChannelConfig, parse_settings
+
+from .memory_store import Clock, MemoryStore
 
 T0 = datetime(2024, 2, 1, 8, 0, tzinfo=UTC)
 USER, PASSWORD = "alerts@example.test", "correct horse battery staple"
@@ -271,50 +273,8 @@ async def test_permanent_rejection_is_not_retried(smtp: Server) -> None:
 # --- the dispatcher with a real SMTP server -------------------------------------------
 
 
-@dataclass
-class Row:
-    alert: PendingAlert
-    next_attempt_at: datetime | None
-    state: str = "pending"
-    errors: list[str] = field(default_factory=list)
-
-
-class MemoryStore:
-    """The dispatcher's store protocol in memory (leases a claimed alert for 5 minutes)."""
-
-    def __init__(self, *alerts: PendingAlert) -> None:
-        self.rows = {a.id: Row(a, a.created_at) for a in alerts}
-
-    def claim_due_alerts(self, now: datetime, limit: int) -> list[PendingAlert]:
-        due = [r for r in self.rows.values() if r.state == "pending"
-               and r.next_attempt_at is not None and r.next_attempt_at <= now][:limit]
-        for r in due:
-            r.next_attempt_at = now + timedelta(minutes=5)
-        return [r.alert for r in due]
-
-    def mark_delivered(self, alert_id: str, at: datetime) -> None:
-        self.rows[alert_id].state = "delivered"
-
-    def mark_attempt_failed(self, alert_id: str, at: datetime, error: str,
-                            next_attempt_at: datetime | None) -> None:
-        row = self.rows[alert_id]
-        row.errors.append(error)
-        row.alert = replace(row.alert, attempts=row.alert.attempts + 1)
-        row.next_attempt_at = next_attempt_at
-        if next_attempt_at is None:
-            row.state = "failed"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 async def test_refused_then_accepted_is_delivered_once(smtp: Server) -> None:
-    store, clock = MemoryStore(alert()), Clock()
+    store, clock = MemoryStore(alert()), Clock(T0)
     dispatcher = Dispatcher(store, {"mail": EmailChannel(config(smtp.port))}, clock=clock,
                             give_up_after=timedelta(hours=6))
     smtp.sink.rcpt_reply = "451 4.3.0 try later"
@@ -334,7 +294,7 @@ async def test_refused_then_accepted_is_delivered_once(smtp: Server) -> None:
 
 async def test_unreachable_server_leaves_the_alert_pending() -> None:
     port = free_port()
-    store, clock = MemoryStore(alert()), Clock()
+    store, clock = MemoryStore(alert()), Clock(T0)
     dispatcher = Dispatcher(store, {"mail": EmailChannel(config(port))}, clock=clock,
                             give_up_after=timedelta(hours=6))
     report = await dispatcher.run_once()
