@@ -6,8 +6,9 @@ and how long a page change takes to reach a webhook.
     .venv/bin/python bench/soak.py --database-url postgresql+psycopg://postgres@127.0.0.1/soak
 
 A generated-pages server and a webhook receiver run in this process; `figwatch
-run` runs as a child process.  After every page's first fetch (its baseline),
-the clock starts, and every few seconds a handful of pages change.
+run` runs as a child process (both from tests/live.py).  After every page's
+first fetch (its baseline), the clock starts, and every few seconds a handful
+of pages change.
 Each minute the child's RSS (/proc/PID/status) and open descriptors
 (/proc/PID/fd) are sampled.  At the end it prints:
 
@@ -27,113 +28,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import os
 import random
 import re
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-
-import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from service.settings import parse_duration  # noqa: E402
 from service.webhook_receiver import Received, WebhookReceiver  # noqa: E402
-
-SECRET = "whsec_" + base64.b64encode(b"soak-secret-0123456789abcdef").decode()
-FIGWATCH = Path(sys.executable).with_name("figwatch")
-
-
-def page(i: int, version: int) -> bytes:
-    value = 100 + i % 97 + version * 3
-    return (f"<html><head><title>Company {i}</title></head><body><article>"
-            f"<h1>Company {i} raises money</h1><p>Company {i} raised ${value} million in a "
-            f"Series B funding round in 2024, the company said.</p><p>It plans to hire more "
-            f"engineers next year.</p></article></body></html>").encode()
-
-
-@dataclass
-class Farm:
-    """Serves /p/<i>; `change(i)` bumps a page's version and remembers when."""
-
-    n: int
-    versions: list[int] = field(default_factory=list)
-    changed_at: dict[tuple[int, int], float] = field(default_factory=dict)
-    served_at: dict[tuple[int, int], float] = field(default_factory=dict)  # first 200 of a version
-    hits: int = 0
-    seen: set[int] = field(default_factory=set)  # pages fetched at least once
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def __post_init__(self) -> None:
-        self.versions = [0] * self.n
-        farm = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
-            def do_GET(self) -> None:
-                i = int(self.path.rsplit("/", 1)[-1])
-                with farm.lock:
-                    version = farm.versions[i]
-                    farm.hits += 1
-                    farm.seen.add(i)
-                etag = f'"{i}-{version}"'
-                if self.headers.get("If-None-Match") == etag:
-                    self.send_response(304)
-                    self.send_header("ETag", etag)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                with farm.lock:
-                    farm.served_at.setdefault((i, version), time.time())
-                body = page(i, version)
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("ETag", etag)
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.httpd.request_queue_size = 1024
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def url(self, i: int) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/p/{i}"
-
-    def change(self, i: int) -> None:
-        with self.lock:
-            self.versions[i] += 1
-            self.changed_at[(i, self.versions[i])] = time.time()
-
-
-def write_config(path: Path, database_url: str, farm: Farm, every: str, hook: str) -> None:
-    lines = [f'database_url = "{database_url}"', "allow_private_targets = true",
-             "respect_robots = false", "per_host_delay = 0", "per_host_concurrency = 8",
-             "max_concurrency = 8", "timeout = 20"]
-    for i in range(farm.n):
-        lines += ["[[sources]]", f'name = "soak{i:05}"', f'url = "{farm.url(i)}"',
-                  f'every = "{every}"']
-    lines += ["[[channels]]", 'name = "hook"', 'kind = "webhook"', f'url = "{hook}"',
-              f'secret = "{SECRET}"', "[[rules]]", 'channels = ["hook"]', 'kinds = ["changed"]']
-    path.write_text("\n".join(lines) + "\n")
+from tests.live import SECRET, PageFarm, Replica, page_version, write_config  # noqa: E402
 
 
 def rss_kib(pid: int) -> int:
@@ -152,14 +63,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-async def checks_per_second(client: httpx.AsyncClient, url: str) -> float:
-    text = (await client.get(f"{url}/metrics")).text
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith("figwatch_checks_total{"))
-
-
 async def soak(args: argparse.Namespace) -> int:
-    farm = Farm(args.sources)
     rng = random.Random(1)
     arrivals: dict[tuple[int, int], float] = {}
     ids: list[str] = []
@@ -167,99 +71,81 @@ async def soak(args: argparse.Namespace) -> int:
     def on_receive(hook: Received) -> None:
         data = hook.body["data"]
         i = int(data["url"].rsplit("/", 1)[-1])
-        version = (int(data["new_value"]) // 1_000_000 - 100 - i % 97) // 3
-        arrivals.setdefault((i, version), time.time())
+        arrivals.setdefault((i, page_version(i, int(data["new_value"]))), time.time())
         ids.append(hook.headers["webhook-id"])
 
-    with tempfile.TemporaryDirectory(prefix="figwatch-soak-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="figwatch-soak-") as tmp, \
+            PageFarm(args.sources) as farm:
         work = Path(tmp)
         db = args.database_url or f"sqlite:///{work / 'soak.db'}"
         async with WebhookReceiver(SECRET, on_receive=on_receive) as receiver:
-            write_config(work / "figwatch.toml", db, farm, args.every, receiver.url)
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", 0))
-                port = s.getsockname()[1]
-            log = (work / "run.log").open("wb")
-            proc = subprocess.Popen([str(FIGWATCH), "run", "--config", str(work / "figwatch.toml"),
-                                     "--listen", f"127.0.0.1:{port}", "--log-level", "WARNING"],
-                                    stdout=subprocess.DEVNULL, stderr=log, cwd=work)
-            base = f"http://127.0.0.1:{port}"
+            config = write_config(work / "figwatch.toml", db,
+                                  [(f"soak{i:05}", farm.url(i)) for i in range(farm.n)],
+                                  every=args.every, hook_url=receiver.url, timeout=20)
+            run = Replica(config, work / "run.log", "--log-level", "WARNING")
             try:
-                return await _run(args, proc, base, farm, rng, arrivals, ids, work)
+                return await _run(args, run, farm, rng, arrivals, ids)
             finally:
-                if proc.poll() is None:
-                    proc.send_signal(signal.SIGTERM)
-                    with contextlib.suppress(subprocess.TimeoutExpired):
-                        proc.wait(timeout=60)
-                    if proc.poll() is None:
-                        proc.kill()
-                log.close()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    run.terminate(timeout=60)
+                run.kill()
 
 
-async def _run(args: argparse.Namespace, proc: subprocess.Popen[bytes], base: str, farm: Farm,
-               rng: random.Random, arrivals: dict[tuple[int, int], float], ids: list[str],
-               work: Path) -> int:
-    async with httpx.AsyncClient(timeout=10) as client:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                print((work / "run.log").read_text()[-3000:], file=sys.stderr)
-                return 2
-            with contextlib.suppress(httpx.TransportError):
-                if (await client.get(f"{base}/readyz")).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                print("figwatch run did not become ready", file=sys.stderr)
-                return 2
-            await asyncio.sleep(0.2)  # polling with a deadline
-        print(f"figwatch run pid {proc.pid}: {args.sources} sources every {args.every}, "
-              f"{args.minutes} min after the baseline", flush=True)
-        # The first fetch of a page is its baseline (no alerts): edit only after it.
-        began = time.monotonic()
-        while len(farm.seen) < args.sources:
-            if proc.poll() is not None or time.monotonic() - began > 900:
-                print("figwatch run died or the baseline took over 15 minutes", file=sys.stderr)
-                return 2
-            await asyncio.sleep(0.5)  # polling with a deadline
-        print(f"baseline of {args.sources} pages took {time.monotonic() - began:.0f}s; "
-              f"RSS {rss_kib(proc.pid) / 1024:.1f} MiB, fds {open_fds(proc.pid)}", flush=True)
-        samples: list[tuple[int, int, float]] = []
-        start = time.monotonic()
-        next_sample = start + 60
-        last_checks, last_t = await checks_per_second(client, base), start
-        changes_made = 0
-        stop_changes = start + args.minutes * 60 - parse_duration(args.every).total_seconds() - 20
-        while time.monotonic() < start + args.minutes * 60:
-            if time.monotonic() < stop_changes:
-                for i in rng.sample(range(args.sources), args.changes):
-                    farm.change(i)
-                    changes_made += 1
-            await asyncio.sleep(args.change_every)  # the pace of edits, not a synchronisation
-            if time.monotonic() >= next_sample:
-                checks = await checks_per_second(client, base)
-                now = time.monotonic()
-                rate = (checks - last_checks) / (now - last_t)
-                last_checks, last_t = checks, now
-                samples.append((rss_kib(proc.pid), open_fds(proc.pid), rate))
-                print(f"minute {len(samples):2}: rss {samples[-1][0] / 1024:7.1f} MiB, "
-                      f"fds {samples[-1][1]:4}, {rate:6.1f} checks/s, "
-                      f"{len(ids)} webhooks", flush=True)
-                next_sample += 60
-        # Let the last edits arrive (they were made at least one interval ago).
-        grace = time.monotonic() + 30
-        while len(set(arrivals)) < expected_alerts(farm) and time.monotonic() < grace:
-            await asyncio.sleep(0.5)  # polling with a deadline
+async def _run(args: argparse.Namespace, run: Replica, farm: PageFarm, rng: random.Random,
+               arrivals: dict[tuple[int, int], float], ids: list[str]) -> int:
+    try:
+        await run.wait_ready(60)
+    except AssertionError as exc:  # it exited or did not become ready
+        print(exc, file=sys.stderr)
+        return 2
+    print(f"figwatch run pid {run.pid}: {args.sources} sources every {args.every}, "
+          f"{args.minutes} min after the baseline", flush=True)
+    # The first fetch of a page is its baseline (no alerts): edit only after it.
+    began = time.monotonic()
+    while len(farm.arrived) < args.sources:
+        if run.proc.poll() is not None or time.monotonic() - began > 900:
+            print("figwatch run died or the baseline took over 15 minutes", file=sys.stderr)
+            return 2
+        await asyncio.sleep(0.5)  # polling with a deadline
+    print(f"baseline of {args.sources} pages took {time.monotonic() - began:.0f}s; "
+          f"RSS {rss_kib(run.pid) / 1024:.1f} MiB, fds {open_fds(run.pid)}", flush=True)
+    samples: list[tuple[int, int, float]] = []
+    start = time.monotonic()
+    next_sample = start + 60
+    last_checks, last_t = await run.checks_done(), start
+    changes_made = 0
+    stop_changes = start + args.minutes * 60 - parse_duration(args.every).total_seconds() - 20
+    while time.monotonic() < start + args.minutes * 60:
+        if time.monotonic() < stop_changes:
+            for i in rng.sample(range(args.sources), args.changes):
+                farm.change(i)
+                changes_made += 1
+        await asyncio.sleep(args.change_every)  # the pace of edits, not a synchronisation
+        if time.monotonic() >= next_sample:
+            checks = await run.checks_done()
+            now = time.monotonic()
+            rate = (checks - last_checks) / (now - last_t)
+            last_checks, last_t = checks, now
+            samples.append((rss_kib(run.pid), open_fds(run.pid), rate))
+            print(f"minute {len(samples):2}: rss {samples[-1][0] / 1024:7.1f} MiB, "
+                  f"fds {samples[-1][1]:4}, {rate:6.1f} checks/s, "
+                  f"{len(ids)} webhooks", flush=True)
+            next_sample += 60
+    # Let the last edits arrive (they were made at least one interval ago).
+    grace = time.monotonic() + 30
+    while len(set(arrivals)) < expected_alerts(farm) and time.monotonic() < grace:
+        await asyncio.sleep(0.5)  # polling with a deadline
     return report(samples, farm, arrivals, ids, changes_made)
 
 
-def expected_alerts(farm: Farm) -> int:
+def expected_alerts(farm: PageFarm) -> int:
     """Edits whose new version was fetched: each must alert once.  A page edited twice
     before its next fetch alerts once, for the second value."""
     with farm.lock:
         return sum(1 for k in farm.changed_at if k in farm.served_at)
 
 
-def report(samples: list[tuple[int, int, float]], farm: Farm,
+def report(samples: list[tuple[int, int, float]], farm: PageFarm,
            arrivals: dict[tuple[int, int], float], ids: list[str], changes_made: int) -> int:
     change_lat = [arrivals[k] - farm.changed_at[k] for k in arrivals if k in farm.changed_at]
     fetch_lat = [arrivals[k] - farm.served_at[k] for k in arrivals if k in farm.served_at]

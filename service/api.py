@@ -38,7 +38,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .db.models import Source
 from .errors import StoreError
 from .health import stale_sources
-from .leases import CheckResult, NotRunning, SourceBusy
+from .scheduler import CheckResult, NotRunning, SourceBusy
 from .settings import Settings
 from .store import Store
 

@@ -34,6 +34,7 @@ import parsers
 from parsers.figures import Figure
 
 from .alerts import PendingAlert
+from .db.ingest import RECENT_COUNTS_KEPT
 from .db.records import OpsState
 from .rules import new_alert_id
 from .settings import Settings
@@ -44,7 +45,8 @@ __all__ = ["HealthMonitor", "StaleSource", "error_class", "ops_alerts", "stale_s
 
 log = logging.getLogger(__name__)
 
-SUSPECT_WINDOW = 5  # ok fetches whose figure counts make the page's recent median
+# ok fetches whose figure counts make the page's recent median: as many as a page keeps
+SUSPECT_WINDOW = RECENT_COUNTS_KEPT
 SUSPECT_MIN_MEDIAN = 5
 SUSPECT_RATIO = 0.3
 STALE_FACTOR = 2

@@ -7,7 +7,8 @@ each other, and a restart resumes where the last process left off:
 
     claim   SELECT ... WHERE enabled AND next_due_at <= now AND lease expired
             ... FOR UPDATE SKIP LOCKED LIMIT n; set lease_owner/lease_until; commit
-    check   the pipeline runs; a heartbeat pushes lease_until out while it does
+    check   the pipeline runs (service.scheduler); a heartbeat pushes lease_until
+            out while it does
     finish  next_due_at = now + every (+ up to 10% jitter; doubled per consecutive
             failure, at most a day); lease cleared -- only if we still own it
 
@@ -20,36 +21,30 @@ replicas' clocks (keep them in NTP sync); the lease TTL absorbs small skew.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import random
 import secrets
 import socket
-import time
-from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .db.models import Source
-from .events import wait_any
-from .pipeline import Clock, PageOutcome, utcnow
-from .scheduler import JITTER, MAX_BACKOFF, default_is_failure
-from .settings import SourceConfig
 
-__all__ = ["DEFAULT_LEASE_TTL", "CheckResult", "Claim", "LeaseScheduler", "NotRunning",
-           "SourceBusy", "SourceLeases", "replica_id", "startup_lock"]
+__all__ = ["DEFAULT_LEASE_TTL", "JITTER", "MAX_BACKOFF", "Claim", "SourceLeases", "replica_id",
+           "startup_lock"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_LEASE_TTL = timedelta(seconds=60)
-BATCH_WINDOW = 0.1  # seconds a partly free loop waits for more slots before claiming
+JITTER = 0.1  # a check's next due time: `every` plus up to this fraction of it
+MAX_BACKOFF = timedelta(days=1)  # the longest a failing source waits
 _STARTUP_LOCK_KEY = 0x66697773  # "fiws"; not the migration lock's key
 
 
@@ -149,14 +144,7 @@ class SourceLeases:
 
     def renew(self, now: datetime, names: Collection[str]) -> int:
         """Push out the leases of the sources still being checked; returns how many we hold."""
-        if not names:
-            return 0
-        with self._tx() as session:
-            result = session.execute(
-                sa.update(Source)
-                .where(Source.lease_owner == self.owner, Source.name.in_(list(names)))
-                .values(lease_until=now + self.ttl))
-            return int(getattr(result, "rowcount", 0) or 0)
+        return self._update_ours(names, lease_until=now + self.ttl)
 
     def finish(self, name: str, now: datetime, *, failed: bool,
                every_seconds: int | None = None) -> datetime | None:
@@ -197,13 +185,17 @@ class SourceLeases:
 
     def release(self, names: Collection[str]) -> int:
         """Give leases back unchecked (shutdown, a source not in our config): due as before."""
+        return self._update_ours(names, lease_owner=None, lease_until=None)
+
+    def _update_ours(self, names: Collection[str], **values: object) -> int:
+        """Set `values` on those of `names` whose lease we hold; returns how many."""
         if not names:
             return 0
         with self._tx() as session:
             result = session.execute(
                 sa.update(Source)
                 .where(Source.lease_owner == self.owner, Source.name.in_(list(names)))
-                .values(lease_owner=None, lease_until=None))
+                .values(**values))
             return int(getattr(result, "rowcount", 0) or 0)
 
     def request_check(self, name: str, now: datetime) -> bool:
@@ -227,226 +219,3 @@ class SourceLeases:
             return now
         times = [t for t in (due, expiry) if t is not None]
         return min(times) if times else None
-
-
-
-# -- the due loop -------------------------------------------------------------------------------
-
-RunSource = Callable[[SourceConfig], Awaitable[list[PageOutcome]]]
-OnChecked = Callable[[str, "list[PageOutcome] | None", float], None]
-
-
-class SourceBusy(Exception):
-    """A source's lease is held (by this or another replica): a check is in progress."""
-
-    def __init__(self, name: str, owner: str | None, until: datetime | None) -> None:
-        who = f" by {owner}" if owner else ""
-        when = f" until {until.isoformat(timespec='seconds')}" if until else ""
-        super().__init__(f"source {name!r} is being checked{who} (lease held{when})")
-        self.name, self.owner, self.until = name, owner, until
-
-
-class NotRunning(Exception):
-    """The scheduler is not claiming work (starting up or shutting down)."""
-
-
-@dataclass(frozen=True, slots=True)
-class CheckResult:
-    """One check run by the loop: its page outcomes (None if it raised) and next due time."""
-
-    source: str
-    pages: list[PageOutcome] | None
-    failed: bool
-    elapsed: float
-    next_due_at: datetime | None
-
-
-class LeaseScheduler:
-    """Claims due sources through `leases` and checks each with `run_source`.
-
-    At most `capacity` checks are in flight; a finished check frees its slot and
-    wakes the loop.  With nothing due the loop sleeps until the earliest due
-    time in the database, at most `poll` seconds (other replicas move due
-    times too).  `sources()` maps names to the current config (it changes on
-    reload); a claimed source missing from it is handed back and skipped.
-    `on_checked(name, pages, seconds)` sees every finished check (metrics).
-    """
-
-    def __init__(self, leases: SourceLeases, run_source: RunSource,
-                 sources: Callable[[], Mapping[str, SourceConfig]], *, capacity: int = 16,
-                 poll: float = 1.0, clock: Clock = utcnow, on_checked: OnChecked | None = None,
-                 is_failure: Callable[[object], bool] = default_is_failure) -> None:
-        self.leases, self._run_source, self._sources = leases, run_source, sources
-        self.capacity, self.poll, self._clock = capacity, poll, clock
-        self._on_checked, self._is_failure = on_checked, is_failure
-        self._inflight: dict[str, asyncio.Task[CheckResult]] = {}
-        self._foreign: set[str] = set()
-        self._wake = asyncio.Event()
-        self._claiming = False
-        self._last_claim = 0.0
-
-    @property
-    def running(self) -> bool:
-        """True while the loop claims work (for /readyz)."""
-        return self._claiming
-
-    @property
-    def in_flight(self) -> int:
-        return len(self._inflight)
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def sources_changed(self) -> None:
-        """The config was reloaded: sources skipped as unknown may be ours now."""
-        self._foreign.clear()
-        self._wake.set()
-
-    async def run(self, stop: asyncio.Event, grace: float = 30.0) -> None:
-        """Claim and check until `stop` is set, then drain: in-flight checks get `grace`
-        seconds to finish; the rest are cancelled and their leases handed back."""
-        heartbeat = asyncio.create_task(self._heartbeat())
-        self._claiming = True
-        try:
-            while not stop.is_set():
-                pause = await self._tick()
-                await self._pause(stop, pause)
-        finally:
-            self._claiming = False
-            try:
-                await self._drain(grace)
-            finally:
-                heartbeat.cancel()
-                await asyncio.gather(heartbeat, return_exceptions=True)
-
-    async def check_now(self, name: str) -> CheckResult:
-        """Check one source now, here, holding its lease (the API's "check now").
-
-        Raises KeyError (no such enabled source), SourceBusy, or NotRunning.
-        """
-        if not self._claiming:
-            raise NotRunning("the scheduler is not running")
-        source = self._sources().get(name)
-        if source is None:
-            raise KeyError(name)
-        if name in self._inflight:
-            raise SourceBusy(name, self.leases.owner, None)
-        claim = await asyncio.to_thread(self.leases.claim, name, self._clock())
-        if claim is None:
-            owner, until = await asyncio.to_thread(self.leases.holder, name)
-            raise SourceBusy(name, owner, until)
-        return await asyncio.shield(self._start(source, claim))
-
-    async def _tick(self) -> float:
-        """Claim what is due and fits; return how long to wait before the next claim."""
-        free = self.capacity - len(self._inflight)
-        if free <= 0:
-            return self.poll  # a finished check wakes us
-        # Claim in batches (one query per finished check would hammer the database), but
-        # never wait long: slow checks must not hold the free slots idle.
-        if self._inflight and free < max(1, self.capacity // 2):
-            wait = self._last_claim + BATCH_WINDOW - time.monotonic()
-            if wait > 0:
-                return wait
-        self._last_claim = time.monotonic()
-        now = self._clock()
-        try:
-            claims = await asyncio.to_thread(self.leases.claim_due, now, free, self._foreign)
-            for claim in claims:
-                self._dispatch(claim)
-            if len(claims) == free:
-                return self.poll  # more may be due; a finished check wakes us
-            nxt = await asyncio.to_thread(self.leases.next_wake, now)
-        except SQLAlchemyError as exc:
-            log.warning("cannot claim due sources: %s", exc, extra={"replica": self.leases.owner})
-            return self.poll
-        if nxt is None:
-            return self.poll
-        return min(self.poll, max(0.0, (nxt - self._clock()).total_seconds()))
-
-    def _dispatch(self, claim: Claim) -> None:
-        name = claim.name
-        source = self._sources().get(name)
-        if source is None:  # enabled in the database, not in our config (a replica not reloaded)
-            self._foreign.add(name)
-            log.warning("source %s is not in this replica's config; leaving it to others", name,
-                        extra={"source": name})
-            self.leases.release([name])
-            return
-        self._start(source, claim)
-
-    def _start(self, source: SourceConfig, claim: Claim) -> asyncio.Task[CheckResult]:
-        task = asyncio.create_task(self._check(source, claim), name=f"check {source.name}")
-        self._inflight[source.name] = task
-        return task
-
-    async def _check(self, source: SourceConfig, claim: Claim) -> CheckResult:
-        started = time.monotonic()
-        pages: list[PageOutcome] | None = None
-        try:
-            try:
-                pages = await self._run_source(source)
-                failed = self._is_failure(pages)
-            except Exception:  # a failed source must never stop the scheduler
-                log.exception("check of source %s raised", source.name,
-                              extra={"source": source.name, "url": source.url})
-                failed = True
-            elapsed = time.monotonic() - started
-            if self._on_checked is not None:
-                self._on_checked(source.name, pages, elapsed)
-            try:
-                nxt = await asyncio.to_thread(self.leases.finish, source.name, self._clock(),
-                                              failed=failed, every_seconds=claim.every_seconds)
-            except SQLAlchemyError as exc:
-                log.warning("cannot record next due time of %s (its lease will expire): %s",
-                            source.name, exc, extra={"source": source.name})
-                nxt = None
-            return CheckResult(source.name, pages, failed, elapsed, nxt)
-        finally:
-            self._inflight.pop(source.name, None)
-            self._wake.set()
-
-    async def _pause(self, stop: asyncio.Event, seconds: float) -> None:
-        if seconds <= 0:
-            return
-        try:
-            await wait_any(stop, self._wake, timeout=seconds)
-        finally:
-            self._wake.clear()
-
-    async def _heartbeat(self) -> None:
-        """Renew the leases of in-flight checks every third of the TTL (a slow page must not
-        lose its lease to another replica halfway through)."""
-        interval = max(0.1, self.leases.ttl.total_seconds() / 3)
-        while True:
-            await asyncio.sleep(interval)  # a timer, not a wait for another task
-            names = list(self._inflight)
-            if not names:
-                continue
-            try:
-                await asyncio.to_thread(self.leases.renew, self._clock(), names)
-            except SQLAlchemyError as exc:
-                log.warning("cannot renew leases: %s", exc, extra={"replica": self.leases.owner})
-
-    def force(self) -> None:
-        """Cancel every check in flight now (a second SIGTERM/SIGINT while draining)."""
-        for task in list(self._inflight.values()):
-            task.cancel()
-
-    async def _drain(self, grace: float) -> None:
-        tasks = dict(self._inflight)
-        if not tasks:
-            return
-        log.info("waiting up to %gs for %d in-flight check(s)", grace, len(tasks))
-        _, pending = await asyncio.wait(tasks.values(), timeout=grace)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-        names = sorted(n for n, t in tasks.items() if t.cancelled())
-        if not names:
-            return
-        log.warning("cancelled %d unfinished check(s): %s", len(names), ", ".join(names))
-        try:
-            await asyncio.to_thread(self.leases.release, names)
-        except SQLAlchemyError as exc:
-            log.warning("cannot hand back leases (they expire in %s): %s", self.leases.ttl, exc)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Literal
@@ -26,9 +26,9 @@ from parsers.figures import Figure
 from .alerts import Change
 from .errors import FetchError, StoreError
 from .fetch import Fetcher, FetchResult, discover_links, parse_feed
-from .health import SUSPECT_WINDOW, HealthMonitor, suspect_reason
+from .health import HealthMonitor, suspect_reason
 from .settings import Settings, SourceConfig
-from .store import Store
+from .store import KnownPage, Store
 
 log = logging.getLogger(__name__)
 
@@ -97,26 +97,36 @@ class Pipeline:
         self.health = HealthMonitor(settings, store)
 
     async def check_all(self, sources: Sequence[SourceConfig]) -> list[PageOutcome]:
-        results = await asyncio.gather(*(self.check_source(s) for s in sources))
+        known = await asyncio.to_thread(self.store.known_pages, [s.name for s in sources])
+        results = await asyncio.gather(*(self.check_source(s, known) for s in sources))
         await asyncio.to_thread(self.health.check_stale, self.clock())
         return [page for pages in results for page in pages]
 
-    async def check_source(self, source: SourceConfig) -> list[PageOutcome]:
-        """Check a source; feeds and listings yield one outcome per article page."""
+    async def check_source(self, source: SourceConfig,
+                           known: Mapping[tuple[str, str], KnownPage] | None = None
+                           ) -> list[PageOutcome]:
+        """Check a source; feeds and listings yield one outcome per article page.
+
+        `known` holds what is stored of the source's pages (`Store.known_pages`);
+        without it, it is read here.
+        """
+        if known is None:
+            known = await asyncio.to_thread(self.store.known_pages, [source.name])
         try:
             if source.feed:
-                pages = await self._check_feed(source)
+                pages = await self._check_feed(source, known)
             elif source.follow:
-                pages = await self._check_listing(source)
+                pages = await self._check_listing(source, known)
             else:
-                pages = [await self.check_page(source, source.url)]
+                pages = [await self.check_page(source, source.url,
+                                               known.get((source.name, source.url)))]
         except FetchError as exc:
             pages = [self._failed(source, source.url, exc)]
         return pages
 
-    async def check_page(self, source: SourceConfig, url: str) -> PageOutcome:
+    async def check_page(self, source: SourceConfig, url: str,
+                         known: KnownPage | None) -> PageOutcome:
         at = self.clock()
-        known = await asyncio.to_thread(self.store.page_validators, source.name, url)
         try:
             result = await self.fetcher.fetch(
                 url,
@@ -125,9 +135,12 @@ class Pipeline:
             )
         except FetchError as exc:
             return self._failed(source, url, exc, at)
+        return await self._process_fetched(source, url, result, at, known)
+
+    async def _process_fetched(self, source: SourceConfig, url: str, result: FetchResult,
+                               at: datetime, known: KnownPage | None) -> PageOutcome:
         try:
-            return await asyncio.to_thread(self.process, source, url, result, at,
-                                           known.content_hash if known else None)
+            return await asyncio.to_thread(self.process, source, url, result, at, known)
         except StoreError as exc:
             # The page was fetched but could not be stored: this page fails, the
             # cycle goes on, and the next check fetches it again.
@@ -135,11 +148,11 @@ class Pipeline:
             return PageOutcome(source.name, url, "failed", error=str(exc), status=result.status)
 
     def process(self, source: SourceConfig, url: str, result: FetchResult, at: datetime,
-                known_hash: str | None = None, body_html: bytes | None = None) -> PageOutcome:
+                known: KnownPage | None = None) -> PageOutcome:
         """Parse, extract and ingest a fetched page (CPU and database; runs in a thread)."""
-        body = result.body if body_html is None else body_html
+        body = result.body
         content_hash = hashlib.sha256(body).hexdigest()
-        if result.not_modified or content_hash == known_hash:
+        if result.not_modified or (known is not None and content_hash == known.content_hash):
             seen = self.store.record_unchanged(
                 source=source.name, url=url, at=at, status=result.status,
                 rules=self.settings.rules, ops=self.health.policy(url, "unchanged", at=at))
@@ -153,8 +166,7 @@ class Pipeline:
                 ops=self.health.policy(url, "failed", at=at, error=str(exc),
                                        status=result.status))
             return PageOutcome(source.name, url, "failed", error=str(exc), status=result.status)
-        suspect = suspect_reason(doc, found, self.store.recent_figure_counts(
-            source.name, url, SUSPECT_WINDOW))
+        suspect = suspect_reason(doc, found, known.recent_counts if known else ())
         if suspect is not None:
             log.warning("source %s: parse looks broken: %s", source.name, suspect,
                         extra={"source": source.name, "url": url})
@@ -175,29 +187,30 @@ class Pipeline:
                            alerts=len(ingested.alerts), baseline=ingested.baseline,
                            status=result.status)
 
-    async def _check_feed(self, source: SourceConfig) -> list[PageOutcome]:
+    async def _check_feed(self, source: SourceConfig,
+                          known: Mapping[tuple[str, str], KnownPage]) -> list[PageOutcome]:
         feed = await self.fetcher.fetch(source.url)
         outcomes = []
         for entry in parse_feed(feed.body, source.url)[: source.follow_limit]:
+            page_known = known.get((source.name, entry.url))
             if entry.content_html:
-                at = self.clock()
-                known = await asyncio.to_thread(self.store.page_validators, source.name, entry.url)
                 page = FetchResult(url=entry.url, final_url=entry.url, status=200,
                                    body=entry.content_html.encode(), content_type="text/html",
                                    charset="utf-8", etag=None, last_modified=None, attempts=())
-                outcomes.append(await asyncio.to_thread(
-                    self.process, source, entry.url, page, at,
-                    known.content_hash if known else None))
+                outcomes.append(await self._process_fetched(source, entry.url, page,
+                                                            self.clock(), page_known))
             else:
-                outcomes.append(await self.check_page(source, entry.url))
+                outcomes.append(await self.check_page(source, entry.url, page_known))
         return outcomes
 
-    async def _check_listing(self, source: SourceConfig) -> list[PageOutcome]:
+    async def _check_listing(self, source: SourceConfig,
+                             known: Mapping[tuple[str, str], KnownPage]) -> list[PageOutcome]:
         listing = await self.fetcher.fetch(source.url)
         assert source.follow is not None
         links = discover_links(listing.body, listing.final_url or source.url, source.follow,
                                source.follow_limit)
-        return list(await asyncio.gather(*(self.check_page(source, u) for u in links)))
+        return list(await asyncio.gather(*(self.check_page(source, u, known.get((source.name, u)))
+                                           for u in links)))
 
     def _failed(self, source: SourceConfig, url: str, exc: Exception,
                 at: datetime | None = None) -> PageOutcome:

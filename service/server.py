@@ -1,4 +1,4 @@
-"""`figwatch run`: the lease scheduler, the outbox dispatcher and the HTTP endpoints in one
+"""`figwatch run`: the scheduler, the outbox dispatcher and the HTTP endpoints in one
 asyncio process.
 
     /healthz   200 while the process runs
@@ -12,7 +12,8 @@ any it had to cancel, leaves undelivered alerts in the outbox and exits 0.
 SIGHUP re-reads the config file and syncs the watchlist (sources and rules); a
 bad file is logged and the running config kept.  Next-due times live in the
 database (service.leases), so a restart resumes the schedule and replicas share
-it.  Every `stale_interval` the process also queues `source_stale` ops alerts
+it; APScheduler jobs claim due sources from there (service.scheduler).  Every
+`stale_interval` a job of the same scheduler queues `source_stale` ops alerts
 (service.health; replicas alert once per episode).
 """
 
@@ -35,18 +36,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from .api import api_router, install_error_handlers, is_loopback
 from .db.session import make_engine
 from .errors import ConfigError, FigwatchError
-from .leases import (
-    DEFAULT_LEASE_TTL,
-    CheckResult,
-    LeaseScheduler,
-    SourceLeases,
-    replica_id,
-    startup_lock,
-)
+from .leases import DEFAULT_LEASE_TTL, SourceLeases, replica_id, startup_lock
 from .metrics import Metrics, TimedFetcher
 from .pipeline import Clock, PageOutcome, utcnow
 from .runtime import Runtime
-from .scheduler import default_is_failure
+from .scheduler import CheckResult, LeaseScheduler, default_is_failure
 from .settings import Settings, SourceConfig, load_settings
 from .store import Store
 
@@ -92,7 +86,7 @@ class Service:
     `loader` re-reads the config on SIGHUP; `lease_ttl` is how long a dead
     replica's sources stay claimed; `grace` is how long SIGTERM waits for
     in-flight checks; `capacity` caps checks in flight (default
-    `max_concurrency`); `poll` caps how long the loop sleeps between claims.
+    `max_concurrency`); `poll` caps how long the scheduler waits between claims.
     """
 
     def __init__(self, settings: Settings, *, loader: Callable[[], Settings] | None = None,
@@ -164,6 +158,7 @@ class Service:
             leases, runtime.pipeline.check_source, lambda: self._by_name,
             capacity=self.capacity, poll=self.poll, clock=self.clock,
             on_checked=self._checked)
+        self._scheduler.every(self.stale_interval, self._check_stale, name="stale-watch")
         self.metrics.watch_database(runtime.store, lambda: self.settings, self.clock)
         self.metrics.watch_scheduler(self.owner, lambda: self.scheduler_running,
                                      lambda: self.scheduler.in_flight)
@@ -208,7 +203,6 @@ class Service:
             asyncio.create_task(self.scheduler.run(self.stop, self.grace), name="scheduler"),
             asyncio.create_task(self.runtime.dispatcher.run_forever(
                 self.stop, self.dispatch_interval), name="dispatcher"),
-            asyncio.create_task(self._watch_stale(), name="stale-watch"),
         }
         bound = sock.getsockname()
         log.info("figwatch run: listening on http://%s:%d, %d sources, replica %s",
@@ -242,19 +236,17 @@ class Service:
                 code = 1
         return code
 
-    async def _watch_stale(self) -> None:
-        """Every `stale_interval` seconds, queue `source_stale` ops alerts (service.health);
-        replicas sharing the database alert once per episode."""
-        while not self.stop.is_set():
-            try:
-                alerts = await asyncio.to_thread(self.runtime.pipeline.health.check_stale,
-                                                 self.clock())
-                if alerts:
-                    self.runtime.dispatcher.notify()
-            except FigwatchError as exc:
-                log.warning("stale check failed: %s", exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stop.wait(), self.stale_interval)
+    async def _check_stale(self) -> None:
+        """Queue `source_stale` ops alerts (service.health; a job of the scheduler, every
+        `stale_interval` seconds); replicas sharing the database alert once per episode."""
+        try:
+            alerts = await asyncio.to_thread(self.runtime.pipeline.health.check_stale,
+                                             self.clock())
+        except FigwatchError as exc:
+            log.warning("stale check failed: %s", exc)
+            return
+        if alerts:
+            self.runtime.dispatcher.notify()
 
     def _on_stop_signal(self, sig: int) -> None:
         name = signal.Signals(sig).name

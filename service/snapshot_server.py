@@ -14,6 +14,25 @@ from pathlib import Path
 from types import TracebackType
 
 
+def send_conditional(handler: BaseHTTPRequestHandler, body: bytes, etag: str,
+                     content_type: str) -> bool:
+    """Answer a GET with `body`, or with 304 Not Modified when the request's If-None-Match
+    is `etag`, as a well-behaved site does; True when the body was sent."""
+    if handler.headers.get("If-None-Match") == etag:
+        handler.send_response(304)
+        handler.send_header("ETag", etag)
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+        return False
+    handler.send_response(200)
+    handler.send_header("Content-Type", content_type)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.send_header("ETag", etag)
+    handler.end_headers()
+    handler.wfile.write(body)
+    return True
+
+
 class SnapshotServer:
     """Serve `pages` (URL path → body) on 127.0.0.1 in a background thread."""
 
@@ -31,18 +50,8 @@ class SnapshotServer:
                     self.send_error(404, "not found")
                     return
                 etag = '"' + hashlib.sha1(body).hexdigest() + '"'
-                if self.headers.get("If-None-Match") == etag:
-                    self.send_response(304)
-                    self.send_header("ETag", etag)
-                    self.end_headers()
-                    return
-                self.send_response(200)
                 ctype = "application/rss+xml" if path.endswith((".xml", ".rss")) else "text/html"
-                self.send_header("Content-Type", f"{ctype}; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("ETag", etag)
-                self.end_headers()
-                self.wfile.write(body)
+                send_conditional(self, body, etag, f"{ctype}; charset=utf-8")
 
             def log_message(self, format: str, *args: object) -> None:
                 pass

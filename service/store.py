@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime, timedelta
 from typing import cast
@@ -37,6 +37,8 @@ from .db.ingest import (
     load_priors,
     page_columns,
     page_state_of,
+    parse_counts,
+    push_count,
     store_version,
 )
 from .db.models import (
@@ -53,12 +55,12 @@ from .db.records import (
     AlertRecord,
     HistoryPoint,
     IngestResult,
+    KnownPage,
     OpsState,
     ReplayFetch,
     SourceHealth,
     StoredFigure,
     StoredVersion,
-    Validators,
 )
 from .db.session import make_engine, session_factory
 from .db.tracks import advance, alert_changes, levels_of, sightings_of_diff, sightings_unchanged
@@ -67,13 +69,14 @@ from .diff import diff_page, key_figures, page_changes
 from .errors import StoreError
 from .settings import RuleConfig, SourceConfig
 
-__all__ = ["AlertRecord", "HistoryPoint", "IngestResult", "OpsState", "ReplayFetch",
-           "SourceHealth", "Store", "StoredFigure", "StoredVersion", "Validators"]
+__all__ = ["AlertRecord", "HistoryPoint", "IngestResult", "KnownPage", "OpsState", "ReplayFetch",
+           "SourceHealth", "Store", "StoredFigure", "StoredVersion"]
 
 OpsUpdate = Callable[[OpsState], tuple[OpsState, list[PendingAlert]]]
 
 DEFAULT_EVERY = timedelta(hours=1)
 DEFAULT_CLAIM_LEASE = timedelta(minutes=5)
+KNOWN_PAGES_CHUNK = 1000  # source names per query (bound parameters stay far below limits)
 
 
 class Store:
@@ -136,12 +139,32 @@ class Store:
                 session.add(Source(name=cfg.name, url=cfg.url, every_seconds=_seconds(cfg.every),
                                    enabled=True, consecutive_failures=0, first_seen_at=at))
 
-    def page_validators(self, source: str, url: str) -> Validators | None:
-        with self._tx(f"read validators of {url}") as session:
-            page = _page(session, source, url)
-            if page is None:
-                return None
-            return Validators(page.etag, page.last_modified, page.content_hash)
+    def known_page(self, source: str, url: str) -> KnownPage | None:
+        """The stored state of one page (None: never fetched)."""
+        return self.known_pages([source]).get((source, url))
+
+    def known_pages(self, sources: Iterable[str]) -> dict[tuple[str, str], KnownPage]:
+        """The stored state of every page of `sources`, by (source, url).
+
+        A cycle reads this once for all its sources: one query per thousand
+        sources instead of one per page before its fetch.
+        """
+        names = sorted(set(sources))
+        pages = cast(sa.Table, Page.__table__)
+        sources_t = cast(sa.Table, Source.__table__)
+        out: dict[tuple[str, str], KnownPage] = {}
+        with self._tx("read known pages") as session:
+            for start in range(0, len(names), KNOWN_PAGES_CHUNK):
+                rows = session.execute(
+                    sa.select(sources_t.c.name, pages.c.url, pages.c.etag,
+                              pages.c.last_modified, pages.c.content_hash,
+                              pages.c.recent_figure_counts)
+                    .join(sources_t, sources_t.c.id == pages.c.source_id)
+                    .where(sources_t.c.name.in_(names[start:start + KNOWN_PAGES_CHUNK])))
+                for name, url, etag, last_modified, content_hash, counts in rows:
+                    out[(name, url)] = KnownPage(etag, last_modified, content_hash,
+                                                 parse_counts(counts))
+        return out
 
     def record_failure(self, *, source: str, url: str, at: datetime, error: str,
                        status: int | None = None, outcome: str = "failed",
@@ -222,7 +245,8 @@ class Store:
             baseline = page is None
             writes = Writes(session)  # sent together once all reads are done
             page = _save_page(writes, src.id, page, url=url, at=at, etag=etag,
-                              last_modified=last_modified, content_hash=content_hash)
+                              last_modified=last_modified, content_hash=content_hash,
+                              figures=len(figures))
             store_version(writes, page, at=at, body=body, content_hash=content_hash,
                           keep_versions=keep_versions)
 
@@ -242,10 +266,13 @@ class Store:
             else:  # the level-1 tracks: the diff's changes, with returns marked `reverted`
                 changes = [c.change for c in confirmed.pop(1, [])]
             replaced = {id(p.current): p.prior.quantity for p in changed}
+            # A page's first fetch is its baseline, not news, unless a rule asks.
+            news = not baseline or any(r.baseline_alerts for r in rules)
             changes += cross_source_changes(session, moved, source=source, url=url, at=at,
-                                            replaced=replaced, writes=writes)
-            if baseline and not any(r.baseline_alerts for r in rules):
-                changes = []  # a page's first fetch is its baseline, not news
+                                            replaced=replaced, writes=writes,
+                                            with_conflicts=news)
+            if not news:
+                changes = []
             if baseline:
                 confirmed = {}
             result = alert_changes(session, rules, confirmed, changes, at=at, source=source,
@@ -356,15 +383,6 @@ class Store:
             src = session.scalars(sa.select(Source).where(Source.name == source)
                                   .with_for_update()).first()
             return [] if src is None else _apply_ops(session, src, update)
-
-    def recent_figure_counts(self, source: str, url: str, limit: int = 5) -> list[int]:
-        """Figures found by the page's last `limit` `ok` fetches, newest first."""
-        with self._tx(f"read figure counts of {url}") as session:
-            q = (sa.select(Fetch.figures).join(Source, Source.id == Fetch.source_id)
-                 .where(Source.name == source, Fetch.url == url, Fetch.outcome == "ok",
-                        Fetch.figures.is_not(None))
-                 .order_by(Fetch.started_at.desc(), Fetch.id.desc()).limit(limit))
-            return [n for n in session.scalars(q) if n is not None]
 
     def replay_fetches(self) -> list[ReplayFetch]:
         """Every `ok`/`unchanged` fetch of every page, oldest first, with the figures the
@@ -494,12 +512,13 @@ def _add_fetch(session: Session, source_id: int, **values: object) -> int:
 
 def _save_page(writes: Writes, source_id: int, page: PageState | None, *, url: str,
                at: datetime, etag: str | None, last_modified: str | None,
-               content_hash: str) -> PageState:
+               content_hash: str, figures: int) -> PageState:
     """Insert the page on its first fetch (now: its id is needed), else queue the update
-    of its validators."""
+    of its validators and figure counts."""
     pages = cast(sa.Table, Page.__table__)
     values = {"etag": etag, "last_modified": last_modified, "content_hash": content_hash,
-              "last_fetched_at": at}
+              "last_fetched_at": at,
+              "recent_figure_counts": push_count(page.recent_counts if page else (), figures)}
     if page is not None:
         writes.execute(sa.update(pages).where(pages.c.id == page.id).values(values))
         return page

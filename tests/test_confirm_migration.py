@@ -1,4 +1,4 @@
-"""Revision 0002 on every backend: upgrading a 0001 database with data loses nothing.
+"""Revisions 0002 and 0003 on every backend: upgrading a database with data loses nothing.
 
 On SQLite a batch table rebuild of `sources` would cascade-delete every page,
 fetch and observation (foreign keys are on); 0002 must only add columns.
@@ -56,5 +56,34 @@ def test_upgrade_and_downgrade_keep_the_data(db_url: str) -> None:
         (state,) = store.ops_states()
         assert (state.consecutive_suspects, state.suspect_alerted, state.alerted_errors) == (
             0, False, ())
+    finally:
+        store.close()
+
+
+def test_0003_backfills_each_pages_recent_figure_counts(db_url: str) -> None:
+    store = Store(db_url)
+    try:
+        migrate.upgrade(store.engine, "0002")
+        with store.engine.begin() as conn:
+            conn.execute(sa.text(
+                "INSERT INTO sources (name, url, every_seconds, enabled, consecutive_failures) "
+                "VALUES ('a', 'https://a.example/', 3600, :yes, 0)"), {"yes": True})
+            for url in ("https://a.example/1", "https://a.example/2"):
+                conn.execute(sa.text(
+                    "INSERT INTO pages (source_id, url, first_fetched_at, last_fetched_at) "
+                    "SELECT id, :u, :t, :t FROM sources"), {"u": url, "t": at(-1)})
+            fetches = [(1, "ok", 7), (2, "ok", 9), (3, "unchanged", None), (4, "failed", None),
+                       (5, "parse_suspect", 0), (6, "ok", 8)] + [
+                (10 + h, "ok", h) for h in range(6)]  # page 2: six ok fetches
+            for hour, outcome, figures in fetches:
+                url = "https://a.example/1" if hour < 10 else "https://a.example/2"
+                conn.execute(sa.text(
+                    "INSERT INTO fetches (source_id, url, started_at, outcome, figures) "
+                    "SELECT id, :u, :t, :o, :f FROM sources"),
+                    {"u": url, "t": at(hour), "o": outcome, "f": figures})
+        migrate.upgrade(store.engine, "head")
+        one, two = (store.known_page("a", f"https://a.example/{i}") for i in (1, 2))
+        assert one is not None and one.recent_counts == (8, 9, 7)
+        assert two is not None and two.recent_counts == (5, 4, 3, 2, 1)
     finally:
         store.close()

@@ -9,6 +9,7 @@ import pytest
 import parsers
 from parsers.document import Block
 from service.health import (
+    SUSPECT_WINDOW,
     HealthMonitor,
     error_class,
     stale_sources,
@@ -68,15 +69,19 @@ def test_error_classes() -> None:
     assert error_class(None, None) == "unknown error"
 
 
-def test_recent_figure_counts(store: Store) -> None:
-    for hour, n in enumerate([3, 5, 8]):
+def test_recent_figure_counts_kept_on_the_page(store: Store) -> None:
+    for hour, n in enumerate([3, 5, 8, 1, 2, 9]):
         store.ingest(source="a", url=URL_A, at=at(hour), figures=[fig(i, f"F {i}.")
                                                                    for i in range(n)],
                      body=b"%d" % n, content_hash=f"h{n}", etag=None, last_modified=None,
                      status=200, rules=(), keep_versions=1)
-    store.record_failure(source="a", url=URL_A, at=at(4), error="empty", outcome="parse_suspect")
-    assert store.recent_figure_counts("a", URL_A, 2) == [8, 5]
-    assert store.recent_figure_counts("a", "https://elsewhere/") == []
+    store.record_failure(source="a", url=URL_A, at=at(7), error="empty", outcome="parse_suspect")
+    store.record_unchanged(source="a", url=URL_A, at=at(8), status=304)
+    known = store.known_page("a", URL_A)
+    # only `ok` fetches count, newest first, as many as the suspect window needs
+    assert known is not None and known.recent_counts == (9, 2, 1, 8, 5)
+    assert len(known.recent_counts) == SUSPECT_WINDOW
+    assert store.known_page("a", "https://elsewhere/") is None
 
 
 def ops(store: Store) -> list[tuple[str, str, object]]:

@@ -1,17 +1,16 @@
-"""Source leases on every backend: claims are exclusive, expire, and carry the next due time."""
+"""Source leases on every backend: claims are exclusive, expire, and carry the next due time.
+
+The scheduler that runs checks on them: tests/test_scheduler.py."""
 
 from __future__ import annotations
 
-import asyncio
 import random
 import threading
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 
 import pytest
 
-from service.leases import LeaseScheduler, NotRunning, SourceBusy, SourceLeases
-from service.pipeline import PageOutcome
+from service.leases import SourceLeases
 from service.settings import SourceConfig
 from service.store import Store
 from tests import backends
@@ -110,74 +109,3 @@ def test_concurrent_claimers_take_disjoint_sources(store: Store) -> None:
         t.join(timeout=60)
     everything = [name for got in claimed.values() for name in got]
     assert len(everything) == len(set(everything)) == 200
-
-
-# -- the loop ------------------------------------------------------------------------------------
-
-async def test_the_loop_checks_due_sources_and_drains_on_stop(tmp_path: Path) -> None:
-    s = Store(backends.sqlite_url(tmp_path))
-    s.migrate()
-    cfg = {c.name: c for c in sources(3, every="1h")}
-    s.sync_sources(list(cfg.values()))
-    release = asyncio.Event()
-    checked: list[str] = []
-
-    async def run_source(source: SourceConfig) -> list[PageOutcome]:
-        checked.append(source.name)
-        if source.name == "s002":
-            await release.wait()  # a slow page: still running at SIGTERM
-        return [PageOutcome(source.name, source.url, "unchanged")]
-
-    loop = LeaseScheduler(leases(s, "me"), run_source, lambda: cfg, capacity=8, poll=0.05)
-    stop = asyncio.Event()
-    task = asyncio.create_task(loop.run(stop, grace=0.2))
-    try:
-        async with asyncio.timeout(10):
-            while sorted(checked) != ["s000", "s001", "s002"] or loop.in_flight != 1:
-                await asyncio.sleep(0.01)  # polling with a deadline
-        with pytest.raises(SourceBusy):
-            await loop.check_now("s002")
-        result = await loop.check_now("s000")  # not due for an hour, checked anyway
-        assert result.pages and result.pages[0].outcome == "unchanged"
-        with pytest.raises(KeyError):
-            await loop.check_now("nope")
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
-    with pytest.raises(NotRunning):
-        await loop.check_now("s000")
-    now = datetime.now(UTC)
-    health = {h.name: h for h in s.source_health()}
-    assert all(health[n].next_due_at > now + timedelta(minutes=59)  # type: ignore[operator]
-               for n in ("s000", "s001"))  # finished: due in an hour
-    held = leases(s, "other").claim_due(now, 10)
-    assert [c.name for c in held] == ["s002"]  # cancelled after the grace: handed back, due
-    s.close()
-
-
-async def test_slow_checks_do_not_hold_free_slots_idle(tmp_path: Path) -> None:
-    s = Store(backends.sqlite_url(tmp_path))
-    s.migrate()
-    cfg = {c.name: c for c in sources(8, every="1h")}
-    s.sync_sources(list(cfg.values()))
-    hang = asyncio.Event()
-    checked: list[str] = []
-
-    async def run_source(source: SourceConfig) -> list[PageOutcome]:
-        if source.name in ("s000", "s001", "s002"):
-            await hang.wait()  # three slow sites take three of the four slots
-        checked.append(source.name)
-        return [PageOutcome(source.name, source.url, "unchanged")]
-
-    loop = LeaseScheduler(leases(s, "me"), run_source, lambda: cfg, capacity=4, poll=5.0)
-    stop = asyncio.Event()
-    task = asyncio.create_task(loop.run(stop, grace=0.1))
-    try:
-        async with asyncio.timeout(5):
-            while len(checked) < 5:
-                await asyncio.sleep(0.01)  # polling with a deadline
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
-    assert sorted(checked) == ["s003", "s004", "s005", "s006", "s007"]
-    s.close()

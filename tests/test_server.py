@@ -23,14 +23,7 @@ import pytest
 from service.server import Service
 from service.settings import load_settings
 from service.webhook_receiver import WebhookReceiver
-from tests.test_replicas import (
-    SECRET,
-    PageFarm,
-    Replica,
-    free_port,
-    wait_until,
-    write_config,
-)
+from tests.live import SECRET, PageFarm, Replica, free_port, wait_until, write_config
 
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

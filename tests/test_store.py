@@ -50,7 +50,7 @@ def test_baseline_stores_figures_without_changes_or_alerts(store: Store) -> None
     assert len(store.figures("a")) == 3
     assert store.changes_since(at(-1)) == []
     assert store.alerts() == []
-    assert store.page_validators("a", URL_A) is not None
+    assert store.known_page("a", URL_A) is not None
 
 
 def test_baseline_alerts_only_for_rules_that_ask(store: Store) -> None:
@@ -257,9 +257,10 @@ def test_failure_unchanged_and_health(store: Store) -> None:
     (h,) = store.source_health()
     assert (h.consecutive_failures, h.last_error, h.last_success_at) == (0, None, at(3))
     assert {f.last_seen_at for f in store.figures("a")} == {at(3)}
-    v = store.page_validators("a", URL_A)
+    v = store.known_page("a", URL_A)
     assert v is not None and v.etag == '"v1"'
-    assert store.page_validators("a", "https://a.example/other") is None
+    assert store.known_page("a", "https://a.example/other") is None
+    assert set(store.known_pages(["a", "b", "nobody"])) == {("a", URL_A)}
 
 
 def test_sync_sources_creates_updates_and_disables(store: Store) -> None:

@@ -39,6 +39,8 @@ from .types import UTCDateTime
 from .writes import Target
 
 ZLIB_LEVEL = 6
+RECENT_COUNTS_KEPT = 5  # figure counts of a page's last `ok` fetches (parser health)
+OTHER_STATEMENTS_READ = 100  # per series: the newest statements of other sources compared
 
 _obs = cast(sa.Table, Observation.__table__)
 _versions = cast(sa.Table, PageVersion.__table__)
@@ -54,6 +56,17 @@ class PageState:
     id: int
     newest_hash: str | None
     versions: int
+    recent_counts: tuple[int, ...] = ()
+
+
+def parse_counts(text: str | None) -> tuple[int, ...]:
+    """`pages.recent_figure_counts` ("50,49,51", newest first) as numbers."""
+    return tuple(int(n) for n in text.split(",")) if text else ()
+
+
+def push_count(counts: Sequence[int], figures: int) -> str:
+    """The stored counts once an `ok` fetch found `figures` figures."""
+    return ",".join(str(n) for n in (figures, *counts[: RECENT_COUNTS_KEPT - 1]))
 
 
 def page_columns() -> tuple[Any, ...]:
@@ -64,13 +77,14 @@ def page_columns() -> tuple[Any, ...]:
               .scalar_subquery())
     count = (sa.select(sa.func.count()).select_from(_versions)
              .where(_versions.c.page_id == pages.c.id).scalar_subquery())
-    return pages.c.id, newest, count
+    return pages.c.id, newest, count, pages.c.recent_figure_counts
 
 
 def page_state_of(row: Sequence[Any]) -> PageState | None:
     """The `PageState` of the `page_columns` of a result row."""
-    page_id, newest, count = row
-    return None if page_id is None else PageState(page_id, newest, count or 0)
+    page_id, newest, count, counts = row
+    return None if page_id is None else PageState(page_id, newest, count or 0,
+                                                  parse_counts(counts))
 
 
 def store_version(session: Target, page: PageState, *, at: datetime, body: bytes,
@@ -194,11 +208,14 @@ def series_text_key(key: SeriesKey) -> str:
 
 def cross_source_changes(session: Session, candidates: Sequence[Keyed], *, source: str,
                          url: str, at: datetime, replaced: Mapping[int, Quantity],
-                         writes: Target | None = None) -> list[Change]:
+                         writes: Target | None = None, with_conflicts: bool = True
+                         ) -> list[Change]:
     """Update the series the new/changed figures belong to; return series_update + conflict.
 
     `replaced` maps `id(keyed)` of a changed figure to the value it replaced; the
-    series are written to `writes` (default: the session).
+    series are written to `writes` (default: the session).  Without
+    `with_conflicts` (a baseline whose changes nobody asked for) the other
+    sources' statements are not even read.
     """
     firsts = first_per_series(candidates)
     if not firsts:
@@ -221,6 +238,8 @@ def cross_source_changes(session: Session, candidates: Sequence[Keyed], *, sourc
     }
     updates, new_latest = series_updates(firsts, latest, source=source, url=url, at=at)
     _write_series(writes or session, new_latest, existing=rows.keys(), source=source, at=at)
+    if not with_conflicts:
+        return updates
     others = other_statements_of(session, [key for key in firsts if key[2]], source)
     previous = {key: replaced[id(k)] for key, k in firsts.items() if id(k) in replaced}
     return updates + conflicts(firsts, others, source=source, url=url, at=at, previous=previous)
@@ -274,39 +293,43 @@ def _lock_series(session: Session, keys: Sequence[str]) -> None:
         {"cls": _SERIES_LOCK_CLASS, "keys": list(keys)})
 
 
-def other_statements(session: Session, key: SeriesKey, source: str) -> list[Statement]:
-    """What other sources currently state for the series, newest first."""
-    return other_statements_of(session, [key], source).get(key, [])
+def other_statements_of(session: Session, keys: Iterable[SeriesKey], source: str,
+                        limit: int = OTHER_STATEMENTS_READ) -> dict[SeriesKey, list[Statement]]:
+    """`other_statements` of several series, in one query: each series' `limit` newest.
 
-
-def other_statements_of(session: Session, keys: Iterable[SeriesKey], source: str
-                        ) -> dict[SeriesKey, list[Statement]]:
-    """`other_statements` of several series, in one query."""
-    wanted = set(keys)
+    The bound keeps a page's cost flat however many sources state a series (a
+    figure every outlet repeats would otherwise make each ingest read them all):
+    each series is one `ORDER BY first_seen_at DESC LIMIT` branch of a UNION
+    ALL, which both backends answer by walking `ix_observations_series_seen`
+    backwards and stopping after `limit` active rows of other sources.
+    """
+    wanted = sorted(set(keys), key=str)
     out: dict[SeriesKey, list[Statement]] = {}
     if not wanted:
         return out
-    # One equality conjunction per series, not a row-value IN: both backends then use
-    # ix_observations_series for each (SQLite would otherwise scan the table).
-    where = [sa.and_(_obs.c.entity == entity, _obs.c.metric == metric,
-                     _obs.c.period.is_(None) if period is None else _obs.c.period == period)
-             for entity, metric, period in sorted(wanted, key=str)]
     pages, sources = cast(sa.Table, Page.__table__), cast(sa.Table, Source.__table__)
-    q = (  # Core columns only: no ORM loading machinery for what can be many rows
-        sa.select(_obs.c.entity, _obs.c.metric, _obs.c.period, _obs.c.value, _obs.c.unit,
-                  _obs.c.low, _obs.c.high, _obs.c.conversion_value, _obs.c.conversion_unit,
-                  sources.c.name)
-        .join(pages, pages.c.id == _obs.c.page_id)
-        .join(sources, sources.c.id == pages.c.source_id)
-        .where(_obs.c.active, sa.or_(*where), sources.c.name != source)
-        .order_by(_obs.c.first_seen_at.desc(), _obs.c.id.desc())
-    )
-    for entity, metric, period, value, unit, low, high, conv_value, conv_unit, name \
-            in session.execute(q):
-        key = (entity, metric, period)
-        if key in wanted:
-            out.setdefault(key, []).append(
-                Statement(name, Quantity(value, unit, low, high, conv_value, conv_unit)))
+    branches = []
+    for entity, metric, period in wanted:
+        branch = (  # Core columns only: no ORM loading machinery for what can be many rows
+            sa.select(_obs.c.entity, _obs.c.metric, _obs.c.period, _obs.c.value, _obs.c.unit,
+                      _obs.c.low, _obs.c.high, _obs.c.conversion_value,
+                      _obs.c.conversion_unit, sources.c.name, _obs.c.first_seen_at,
+                      _obs.c.id)
+            .join(pages, pages.c.id == _obs.c.page_id)
+            .join(sources, sources.c.id == pages.c.source_id)
+            .where(_obs.c.entity == entity, _obs.c.metric == metric,
+                   _obs.c.period.is_(None) if period is None else _obs.c.period == period,
+                   _obs.c.active, sources.c.name != source)
+            .order_by(_obs.c.first_seen_at.desc(), _obs.c.id.desc())
+            .limit(limit)
+            .subquery()
+        )
+        branches.append(sa.select(branch))
+    rows = sorted(session.execute(sa.union_all(*branches) if len(branches) > 1 else branches[0]),
+                  key=lambda r: (r[10], r[11]), reverse=True)  # newest first, as each branch
+    for entity, metric, period, value, unit, low, high, conv_value, conv_unit, name, *_ in rows:
+        out.setdefault((entity, metric, period), []).append(
+            Statement(name, Quantity(value, unit, low, high, conv_value, conv_unit)))
     return out
 
 

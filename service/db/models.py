@@ -30,6 +30,7 @@ class Source(Base):
     """A configured source and its health; the lease columns are for multi-replica scheduling."""
 
     __tablename__ = "sources"
+    __table_args__ = (sa.Index("ix_sources_due", "enabled", "next_due_at"),)  # 0003
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(200), unique=True)
@@ -82,6 +83,8 @@ class Page(Base):
     content_hash: Mapped[str | None] = mapped_column(sa.String(128))
     first_fetched_at: Mapped[datetime]
     last_fetched_at: Mapped[datetime]
+    # Figure counts of the last `ok` fetches, newest first ("50,49,51"; 0003).
+    recent_figure_counts: Mapped[str | None] = mapped_column(sa.String(64))
 
 
 class PageVersion(Base):
@@ -104,7 +107,7 @@ class Observation(Base):
     __tablename__ = "observations"
     __table_args__ = (
         sa.Index("ix_observations_page_active", "page_id", "active"),
-        sa.Index("ix_observations_series", "entity", "metric", "period"),
+        sa.Index("ix_observations_series_seen", "entity", "metric", "period", "first_seen_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

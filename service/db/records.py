@@ -14,12 +14,15 @@ from ..alerts import Change, PendingAlert
 
 
 @dataclass(frozen=True)
-class Validators:
-    """What the fetcher needs for a conditional request, and to spot an identical body."""
+class KnownPage:
+    """What a check needs of a stored page before it fetches: the validators for a
+    conditional request, the hash that spots an identical body, and the figure counts
+    of the last `ok` fetches (newest first) that spot a parse gone wrong."""
 
     etag: str | None
     last_modified: str | None
     content_hash: str | None
+    recent_counts: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
