@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/diff.py                       # SQLite file, then PostgreSQL
     .venv/bin/python bench/diff.py --backend sqlite --pages 300 --alerts 2000
+    .venv/bin/python bench/diff.py --only dispatch       # part 2 only
 
 Part 1 ingests `--pages` pages of real seed figures (the bundled snapshots,
 parsed and extracted once up front), first as baselines, then again with a
@@ -138,6 +139,8 @@ def main() -> None:
     ap.add_argument("--pages", type=int, default=300)
     ap.add_argument("--alerts", type=int, default=2000)
     ap.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
+    ap.add_argument("--only", choices=("ingest", "dispatch"),
+                    help="run one part (default: both)")
     args = ap.parse_args()
     for backend in (("sqlite", "postgresql") if args.backend == "both" else (args.backend,)):
         if backend == "postgresql":
@@ -150,8 +153,10 @@ def main() -> None:
             tmp = tempfile.mkdtemp(prefix="fw-diff-")
             urls = (f"sqlite:///{tmp}/ingest.db", f"sqlite:///{tmp}/outbox.db")
         print(f"{backend}:")
-        bench_ingest(urls[0], args.pages)
-        asyncio.run(bench_dispatch(urls[1], args.alerts))
+        if args.only != "dispatch":
+            bench_ingest(urls[0], args.pages)
+        if args.only != "ingest":
+            asyncio.run(bench_dispatch(urls[1], args.alerts))
 
 
 if __name__ == "__main__":

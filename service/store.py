@@ -299,20 +299,7 @@ class Store:
         (the dispatcher died) and the alert is claimed again: at-least-once.
         """
         with self._tx("claim due alerts") as session:
-            q = (
-                sa.select(Alert)
-                .where(Alert.state == "pending", Alert.next_attempt_at <= now,
-                       sa.or_(Alert.claimed_until.is_(None), Alert.claimed_until <= now))
-                .order_by(Alert.next_attempt_at, Alert.created_at, Alert.id)
-                .limit(limit)
-            )
-            if session.get_bind().dialect.name == "postgresql":
-                q = q.with_for_update(skip_locked=True)
-            rows = session.scalars(q).all()
-            for row in rows:
-                row.claimed_until = now + lease
-            return [PendingAlert(id=r.id, channel=r.channel, type=r.type, data=r.data,
-                                 created_at=r.created_at, attempts=r.attempts) for r in rows]
+            return outbox_batch.claim_due(session, now, limit, lease)  # one UPDATE ... RETURNING
 
     def mark_delivered(self, alert_id: str, at: datetime) -> None:
         with self._tx(f"mark alert {alert_id} delivered") as session:

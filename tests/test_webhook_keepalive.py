@@ -121,9 +121,9 @@ async def test_target_is_checked_again_only_after_guard_ttl(
 async def test_lanes_stay_small_and_close() -> None:
     made: list[httpx.Limits] = []
 
-    def make(limits: httpx.Limits) -> httpx.AsyncClient:
+    def make(limits: httpx.Limits) -> httpx.AsyncBaseTransport:
         made.append(limits)
-        return httpx.AsyncClient(limits=limits)
+        return httpx.AsyncHTTPTransport(limits=limits)
 
     async with WebhookReceiver(SECRET) as receiver:
         lanes = Lanes(make, per_lane=2, max_connections=4)

@@ -12,8 +12,10 @@ The key is the base64 part after `whsec_` for `whsec_...` secrets, else the
 secret's UTF-8 bytes.  `verify_signature` is the receiving side of the same rule.
 
 A channel's POSTs reuse kept-alive connections (see `lanes.py`; the answer
-is read to its end, up to 1 KiB, so that its connection can be reused); the
-SSRF check of the target's addresses is remembered for `guard_ttl` seconds.
+is read to its end, up to 1 KiB, so that its connection can be reused), go
+to httpx's transport directly (no client: no cookies, no proxies from the
+environment) and on asyncio sockets (`asyncio_net.py`); the SSRF check of
+the target's addresses is remembered for `guard_ttl` seconds.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from ..alerts import PendingAlert
 from ..errors import DeliveryError, FetchError, PermanentDeliveryError, PermanentFetchError
 from ..fetch.guard import acheck_target
 from ..settings import WebhookChannelConfig
+from .asyncio_net import AsyncioTransport
 from .base import Channel, ChannelContext, ChannelNotConfigured, Clock, utcnow
 from .lanes import Lanes
 
@@ -44,6 +47,7 @@ __all__ = ["WebhookChannel", "body_of", "secret_key", "sign", "verify_signature"
 _RETRYABLE_4XX = {408, 425, 429}
 _SNIPPET_BYTES = 1024
 _MAX_CONNECTIONS = 100  # per channel; the dispatcher's `concurrency` bounds it first
+_USER_AGENT = "figwatch-webhook/0.1"
 
 
 def secret_key(secret: str) -> bytes:
@@ -122,16 +126,20 @@ class WebhookChannel(Channel):
         secret_key(secret)  # fail now, not at the first alert, on a malformed whsec_
         self.url, self._secret, self._allow_private, self._clock = url, secret, allow_private, clock
 
-        tls = httpx.create_ssl_context()  # loading the CA bundle takes ~0.1 s: once, for all lanes
+        try:
+            self._url = httpx.URL(url)  # parsed once, not per POST
+        except httpx.InvalidURL as exc:
+            raise ValueError(f"bad webhook url {url!r}: {exc}") from exc
+        if transport is None:
+            tls = httpx.create_ssl_context()  # loading the CA bundle takes ~0.1 s: once
 
-        def client(limits: httpx.Limits) -> httpx.AsyncClient:
-            return httpx.AsyncClient(
-                timeout=httpx.Timeout(timeout), follow_redirects=False, transport=transport,
-                verify=tls, limits=limits, headers={"user-agent": "figwatch-webhook/0.1"})
+            def lane(limits: httpx.Limits) -> httpx.AsyncBaseTransport:
+                return AsyncioTransport(ssl_context=tls, limits=limits)
 
-        # An injected transport (tests) has its own pool, or none: one lane.
-        self._http = Lanes(client, max_connections=_MAX_CONNECTIONS,
-                           per_lane=_MAX_CONNECTIONS if transport is not None else 1)
+            self._http = Lanes(lane, max_connections=_MAX_CONNECTIONS, timeout=timeout)
+        else:  # injected (tests): it has its own pool, or none; one lane
+            self._http = Lanes(lambda _: transport, max_connections=_MAX_CONNECTIONS,
+                               per_lane=_MAX_CONNECTIONS, timeout=timeout)
         self._guard_ttl = guard_ttl
         self._guard_ok_until = float("-inf")  # time.monotonic() until which the target passed
         self._guard_lock: asyncio.Lock | None = None
@@ -155,7 +163,8 @@ class WebhookChannel(Channel):
 
     def headers_for(self, alert: PendingAlert, body: bytes) -> dict[str, str]:
         stamp = int(self._clock().timestamp())
-        return {"content-type": "application/json", "webhook-id": alert.id,
+        return {"user-agent": _USER_AGENT, "content-type": "application/json",
+                "webhook-id": alert.id,
                 "webhook-timestamp": str(stamp),
                 "webhook-signature": sign(self._secret, alert.id, stamp, body)}
 
@@ -186,7 +195,7 @@ class WebhookChannel(Channel):
         A short answer is read to its end, even a 2xx one nobody looks at: a
         connection goes back to the pool only after its answer was read whole.
         """
-        async with self._http.stream("POST", self.url, content=body, headers=headers) as resp:
+        async with self._http.stream("POST", self._url, content=body, headers=headers) as resp:
             if 200 <= resp.status_code < 300:
                 # Accepted, whatever happens to the rest of the answer.
                 with contextlib.suppress(httpx.HTTPError):
