@@ -177,7 +177,7 @@ def _check_json(result: CheckResult) -> dict[str, Any]:
         "source": result.source, "failed": result.failed, "seconds": round(result.elapsed, 3),
         "next_due_at": _json(result.next_due_at),
         "pages": [{"url": p.url, "outcome": p.outcome, "error": p.error,
-                   "figures": len(p.figures), "alerts": p.alerts, "baseline": p.baseline,
+                   "figures": p.figure_count, "alerts": p.alerts, "baseline": p.baseline,
                    "changes": [c.to_payload() for c in p.changes]}
                   for p in result.pages or ()],
     }

@@ -104,7 +104,7 @@ def check(
     except FigwatchError as exc:
         raise _fail(str(exc), 1) from None
     for page in report.pages:
-        detail = page.error or f"{len(page.figures)} figures, {len(page.changes)} changes"
+        detail = page.error or f"{page.figure_count} figures, {len(page.changes)} changes"
         typer.echo(f"{page.outcome:9} {page.source}  {page.url}  {detail}")
     d = report.dispatch
     typer.echo(f"alerts: {d.delivered} delivered, {d.retried} to retry, {d.failed} failed")
@@ -117,7 +117,7 @@ def check(
 async def _check(settings: Settings, sources: list[SourceConfig]) -> CycleReport:
     from .runtime import Runtime
 
-    async with Runtime(settings) as runtime:
+    async with Runtime(settings, keep_figures=False) as runtime:
         return await runtime.cycle(sources)
 
 

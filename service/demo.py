@@ -44,7 +44,7 @@ def apply_edits(server: SnapshotServer, edits_file: Path) -> list[str]:
 def _print_cycle(title: str, report: CycleReport) -> None:
     typer.echo(f"\n== {title} ==")
     for page in report.pages:
-        status = page.error or f"{len(page.figures)} figures"
+        status = page.error or f"{page.figure_count} figures"
         typer.echo(f"\n{page.outcome:9} {page.source}  {page.url}  ({status})")
         for fig in page.figures:
             typer.echo(format_figure(fig))

@@ -61,6 +61,10 @@ class StoreError(FigwatchError):
     """The database could not be reached, migrated or written."""
 
 
+class PageWorkerError(FigwatchError):
+    """A page worker process died while processing a page (service.page_workers)."""
+
+
 class DeliveryError(FigwatchError):
     """An alert could not be delivered through a channel."""
 

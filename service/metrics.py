@@ -87,7 +87,7 @@ class Metrics:
             self.fetches.labels(page.outcome).inc()
             if page.outcome == "ok":
                 self.pages_parsed.inc()
-                self.figures.inc(len(page.figures))
+                self.figures.inc(page.figure_count)
             for change in page.changes:
                 self.changes.labels(change.kind).inc()
             self.alerts_queued.inc(page.alerts)

@@ -14,23 +14,27 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from itertools import zip_longest
 from typing import Literal
+from urllib.parse import urlsplit
 
 import parsers
 from parsers import figures as figure_extractor
 from parsers.figures import Figure
 
 from .alerts import Change
-from .errors import FetchError, StoreError
+from .errors import FetchError, PageWorkerError, StoreError
 from .fetch import Fetcher, FetchResult, discover_links, parse_feed
 from .health import HealthMonitor, suspect_reason
 from .settings import Settings, SourceConfig
 from .store import KnownPage, Store
 
 log = logging.getLogger(__name__)
+
+IN_FLIGHT_PER_SLOT = 4  # sources between fetch and store, per global fetch slot
 
 Outcome = Literal["ok", "unchanged", "failed", "parse_suspect"]
 Clock = Callable[[], datetime]
@@ -54,6 +58,7 @@ class PageOutcome:
     alerts: int = 0
     baseline: bool = False
     status: int | None = None
+    figure_count: int = 0  # figures found, also when `figures` is not kept
 
 
 def figures_of(doc: parsers.Document, *, lang: str | None = None,
@@ -80,27 +85,128 @@ def read_page(body: bytes, url: str, source: SourceConfig, charset: str | None,
     return doc, figures_of(doc, lang=source.lang, fetched_at=fetched_at)
 
 
-PageReader = Callable[[bytes, str, SourceConfig, "str | None", datetime],
-                      tuple[parsers.Document, list[Figure]]]
+class PageProcessor:
+    """Parse, extract, store and diff one fetched page: CPU and database work, no waiting
+    on the network.
+
+    The pipeline runs it in a thread of the service process or, with
+    `parse_workers`, in worker processes that each hold their own `Store`
+    (service.page_workers).  Either way a page is one transaction.  Without
+    `keep_figures` an outcome carries only the figure count: a cycle over ten
+    thousand pages would otherwise hold every figure of every page.
+    """
+
+    def __init__(self, settings: Settings, store: Store, *, keep_figures: bool = True) -> None:
+        self.settings = settings
+        self.store = store
+        self.keep_figures = keep_figures
+        self.health = HealthMonitor(settings, store)
+
+    def process(self, source: SourceConfig, url: str, result: FetchResult, at: datetime,
+                known: KnownPage | None = None) -> PageOutcome:
+        body = result.body
+        content_hash = hashlib.sha256(body).hexdigest()
+        if result.not_modified or (known is not None and content_hash == known.content_hash):
+            seen = self.store.record_unchanged(
+                source=source.name, url=url, at=at, status=result.status,
+                rules=self.settings.rules, ops=self.health.policy(url, "unchanged", at=at))
+            return PageOutcome(source.name, url, "unchanged", changes=seen.changes,
+                               alerts=len(seen.alerts), status=result.status)
+        try:
+            doc, found = read_page(body, result.final_url or url, source, result.charset, at)
+        except parsers.ParseError as exc:
+            return self.record_failure(source, url, str(exc), result.status, at)
+        kept = found if self.keep_figures else []
+        suspect = suspect_reason(doc, found, known.recent_counts if known else ())
+        if suspect is not None:
+            log.warning("source %s: parse looks broken: %s", source.name, suspect,
+                        extra={"source": source.name, "url": url})
+            self.store.record_failure(
+                source=source.name, url=url, at=at, error=suspect, status=result.status,
+                outcome="parse_suspect",
+                ops=self.health.policy(url, "parse_suspect", at=at, error=suspect))
+            return PageOutcome(source.name, url, "parse_suspect", error=suspect, figures=kept,
+                               figure_count=len(found), status=result.status)
+        ingested = self.store.ingest(
+            source=source.name, url=url, at=at, figures=found, body=body,
+            content_hash=content_hash, etag=result.etag, last_modified=result.last_modified,
+            status=result.status, rules=self.settings.rules,
+            keep_versions=self.settings.keep_versions,
+            ops=self.health.policy(url, "ok", at=at),
+        )
+        return PageOutcome(source.name, url, "ok", figures=kept, figure_count=len(found),
+                           changes=ingested.changes, alerts=len(ingested.alerts),
+                           baseline=ingested.baseline, status=result.status)
+
+    def record_failure(self, source: SourceConfig, url: str, error: str, status: int | None,
+                       at: datetime) -> PageOutcome:
+        """A page that could not be fetched or parsed: recorded; its figures stay as they were."""
+        self.store.record_failure(source=source.name, url=url, at=at, error=error, status=status,
+                                  ops=self.health.policy(url, "failed", at=at, error=error,
+                                                         status=status))
+        return PageOutcome(source.name, url, "failed", error=error, status=status)
+
+
+ProcessPage = Callable[[SourceConfig, str, FetchResult, datetime, "KnownPage | None"],
+                       Awaitable[PageOutcome]]
+
+
+def interleave_hosts(sources: Sequence[SourceConfig]) -> list[tuple[int, SourceConfig]]:
+    """(index, source) taking one source of each host in turn: a, b, c, a, b, a, ..."""
+    by_host: dict[str, list[tuple[int, SourceConfig]]] = {}
+    for i, source in enumerate(sources):
+        by_host.setdefault(urlsplit(source.url).netloc.lower(), []).append((i, source))
+    return [item for round_ in zip_longest(*by_host.values()) for item in round_
+            if item is not None]
 
 
 class Pipeline:
-    """Runs checks of sources against one store and one fetcher."""
+    """Runs checks of sources: fetches here; `process` (a thread, or a page worker process)
+    does the rest."""
 
     def __init__(self, settings: Settings, store: Store, fetcher: Fetcher,
-                 clock: Clock = utcnow, reader: PageReader = read_page) -> None:
+                 clock: Clock = utcnow, *, keep_figures: bool = True,
+                 process: ProcessPage | None = None) -> None:
         self.settings = settings
         self.store = store
         self.fetcher = fetcher
         self.clock = clock
-        self.reader = reader  # read_page, in this process or in a worker pool (Runtime)
-        self.health = HealthMonitor(settings, store)
+        self.processor = PageProcessor(settings, store, keep_figures=keep_figures)
+        self.process: ProcessPage = process or self._in_thread
+
+    @property
+    def health(self) -> HealthMonitor:
+        return self.processor.health
+
+    async def _in_thread(self, source: SourceConfig, url: str, result: FetchResult,
+                         at: datetime, known: KnownPage | None) -> PageOutcome:
+        return await asyncio.to_thread(self.processor.process, source, url, result, at, known)
 
     async def check_all(self, sources: Sequence[SourceConfig]) -> list[PageOutcome]:
+        """Check every source once; outcomes in the order of `sources`.
+
+        At most `in_flight` sources are between "fetch started" and "stored":
+        a fetcher faster than the parsers would otherwise hold every fetched
+        body in memory while it waits.  Sources are taken host by host in turn,
+        so a slow host's queue does not hold the slots the others could use.
+        """
         known = await asyncio.to_thread(self.store.known_pages, [s.name for s in sources])
-        results = await asyncio.gather(*(self.check_source(s, known) for s in sources))
+        results: list[list[PageOutcome]] = [[] for _ in sources]
+        queue = iter(interleave_hosts(sources))
+
+        async def runner() -> None:
+            for i, source in queue:
+                results[i] = await self.check_source(source, known)
+
+        async with asyncio.TaskGroup() as group:
+            for _ in range(min(self.in_flight, len(sources))):
+                group.create_task(runner())
         await asyncio.to_thread(self.health.check_stale, self.clock())
         return [page for pages in results for page in pages]
+
+    @property
+    def in_flight(self) -> int:
+        return IN_FLIGHT_PER_SLOT * self.settings.max_concurrency
 
     async def check_source(self, source: SourceConfig,
                            known: Mapping[tuple[str, str], KnownPage] | None = None
@@ -121,7 +227,7 @@ class Pipeline:
                 pages = [await self.check_page(source, source.url,
                                                known.get((source.name, source.url)))]
         except FetchError as exc:
-            pages = [self._failed(source, source.url, exc)]
+            pages = [await self._failed(source, source.url, exc)]
         return pages
 
     async def check_page(self, source: SourceConfig, url: str,
@@ -134,58 +240,18 @@ class Pipeline:
                 last_modified=known.last_modified if known else None,
             )
         except FetchError as exc:
-            return self._failed(source, url, exc, at)
+            return await self._failed(source, url, exc, at)
         return await self._process_fetched(source, url, result, at, known)
 
     async def _process_fetched(self, source: SourceConfig, url: str, result: FetchResult,
                                at: datetime, known: KnownPage | None) -> PageOutcome:
         try:
-            return await asyncio.to_thread(self.process, source, url, result, at, known)
-        except StoreError as exc:
+            return await self.process(source, url, result, at, known)
+        except (StoreError, PageWorkerError) as exc:
             # The page was fetched but could not be stored: this page fails, the
             # cycle goes on, and the next check fetches it again.
             log.error("source %s: %s", source.name, exc, extra={"source": source.name, "url": url})
             return PageOutcome(source.name, url, "failed", error=str(exc), status=result.status)
-
-    def process(self, source: SourceConfig, url: str, result: FetchResult, at: datetime,
-                known: KnownPage | None = None) -> PageOutcome:
-        """Parse, extract and ingest a fetched page (CPU and database; runs in a thread)."""
-        body = result.body
-        content_hash = hashlib.sha256(body).hexdigest()
-        if result.not_modified or (known is not None and content_hash == known.content_hash):
-            seen = self.store.record_unchanged(
-                source=source.name, url=url, at=at, status=result.status,
-                rules=self.settings.rules, ops=self.health.policy(url, "unchanged", at=at))
-            return PageOutcome(source.name, url, "unchanged", changes=seen.changes,
-                               alerts=len(seen.alerts), status=result.status)
-        try:
-            doc, found = self.reader(body, result.final_url or url, source, result.charset, at)
-        except parsers.ParseError as exc:
-            self.store.record_failure(
-                source=source.name, url=url, at=at, error=str(exc), status=result.status,
-                ops=self.health.policy(url, "failed", at=at, error=str(exc),
-                                       status=result.status))
-            return PageOutcome(source.name, url, "failed", error=str(exc), status=result.status)
-        suspect = suspect_reason(doc, found, known.recent_counts if known else ())
-        if suspect is not None:
-            log.warning("source %s: parse looks broken: %s", source.name, suspect,
-                        extra={"source": source.name, "url": url})
-            self.store.record_failure(
-                source=source.name, url=url, at=at, error=suspect, status=result.status,
-                outcome="parse_suspect",
-                ops=self.health.policy(url, "parse_suspect", at=at, error=suspect))
-            return PageOutcome(source.name, url, "parse_suspect", error=suspect,
-                               figures=found, status=result.status)
-        ingested = self.store.ingest(
-            source=source.name, url=url, at=at, figures=found, body=body,
-            content_hash=content_hash, etag=result.etag, last_modified=result.last_modified,
-            status=result.status, rules=self.settings.rules,
-            keep_versions=self.settings.keep_versions,
-            ops=self.health.policy(url, "ok", at=at),
-        )
-        return PageOutcome(source.name, url, "ok", figures=found, changes=ingested.changes,
-                           alerts=len(ingested.alerts), baseline=ingested.baseline,
-                           status=result.status)
 
     async def _check_feed(self, source: SourceConfig,
                           known: Mapping[tuple[str, str], KnownPage]) -> list[PageOutcome]:
@@ -212,14 +278,9 @@ class Pipeline:
         return list(await asyncio.gather(*(self.check_page(source, u, known.get((source.name, u)))
                                            for u in links)))
 
-    def _failed(self, source: SourceConfig, url: str, exc: Exception,
-                at: datetime | None = None) -> PageOutcome:
-        error = str(exc)
-        log.warning("source %s failed: %s", source.name, error,
+    async def _failed(self, source: SourceConfig, url: str, exc: Exception,
+                      at: datetime | None = None) -> PageOutcome:
+        log.warning("source %s failed: %s", source.name, exc,
                     extra={"source": source.name, "url": url})
-        status = getattr(exc, "status", None)
-        at = at or self.clock()
-        self.store.record_failure(source=source.name, url=url, at=at, error=error, status=status,
-                                  ops=self.health.policy(url, "failed", at=at, error=error,
-                                                         status=status))
-        return PageOutcome(source.name, url, "failed", error=error, status=status)
+        return await asyncio.to_thread(self.processor.record_failure, source, url, str(exc),
+                                       getattr(exc, "status", None), at or self.clock())

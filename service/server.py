@@ -147,7 +147,7 @@ class Service:
             lock_engine = make_engine(self.settings.database_url)
             try:
                 with startup_lock(lock_engine):
-                    self._runtime = Runtime(self.settings, clock=self.clock)
+                    self._runtime = Runtime(self.settings, clock=self.clock, keep_figures=False)
             finally:
                 lock_engine.dispose()
         runtime = self.runtime
@@ -275,9 +275,7 @@ class Service:
                         "restart to apply the other settings")
         await asyncio.to_thread(self._sync_sources, new.sources)
         self.settings = new
-        self.runtime.settings = new
-        self.runtime.pipeline.settings = new
-        self.runtime.pipeline.health.settings = new
+        self.runtime.apply_settings(new)
         self._by_name = {s.name: s for s in new.sources}
         self.scheduler.sources_changed()
         log.info("reloaded config: %d sources, %d rules", len(new.sources), len(new.rules))

@@ -1,15 +1,21 @@
-"""Parsing in worker processes gives the same figures as parsing in-process."""
+"""Page workers (parse, extract and store in worker processes) behave like the in-thread path."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import pickle
+import signal
 from pathlib import Path
+
+import pytest
 
 import parsers
 from service.errors import StoreError
 from service.runtime import Runtime
-from service.settings import Settings
+from service.settings import RuleConfig, Settings
 from service.snapshot_server import SnapshotServer
+from service.store import Store
 
 from .conftest import SNAPSHOTS
 
@@ -34,6 +40,65 @@ async def test_worker_processes_match_in_process(tmp_path: Path) -> None:
     pooled = await _figures(tmp_path, 1)
     assert len(inline) >= 10
     assert pooled == inline
+    stored = [sorted((f.value, f.unit, f.entity, f.metric, f.period, f.page_key)
+                     for f in Store(f"sqlite:///{tmp_path / f'w{n}.db'}").figures("forbes"))
+              for n in (0, 1)]
+    assert stored[0] and stored[1] == stored[0]  # the worker's own Store wrote the same rows
+
+
+def _two_pages(site: SnapshotServer, db: Path, workers: int, **extra: object) -> Settings:
+    return Settings(
+        database_url=f"sqlite:///{db}", allow_private_targets=True, respect_robots=False,
+        per_host_delay=0, parse_workers=workers,
+        sources=({"name": "forbes", "url": site.base_url + PAGE, "parser": "forbeschina"},
+                 {"name": "tmtpost", "url": site.base_url + "/en.tmtpost.com/6978451.html",
+                  "parser": "tmtpost_en"}), **extra)
+
+
+async def test_a_dead_worker_fails_one_page_and_new_workers_take_the_next(tmp_path: Path) -> None:
+    with SnapshotServer.from_directory(SNAPSHOTS) as site:
+        settings = _two_pages(site, tmp_path / "fw.db", 1)
+        async with Runtime(settings) as runtime:
+            assert runtime.workers is not None
+            first = await runtime.cycle(settings.sources[:1])
+            assert [p.outcome for p in first.pages] == ["ok"]
+            for process in list(runtime.workers._pool._processes.values()):  # type: ignore[union-attr]
+                os.kill(process.pid, signal.SIGKILL)
+                process.join()
+            died = await runtime.cycle(settings.sources[1:])
+            again = await runtime.cycle(settings.sources[1:])
+    [page] = died.pages
+    assert page.outcome == "failed" and "page worker died" in (page.error or "")
+    assert [p.outcome for p in again.pages] == ["ok"]
+    assert len(Store(settings.database_url).figures("forbes")) >= 10  # nothing stored was lost
+
+
+async def test_new_rules_restart_the_workers(tmp_path: Path) -> None:
+    with SnapshotServer.from_directory(SNAPSHOTS) as site:
+        settings = _two_pages(site, tmp_path / "fw.db", 1,
+                              channels=({"name": "out", "kind": "stdout"},))
+        async with Runtime(settings) as runtime:
+            assert runtime.workers is not None
+            pool = runtime.workers._pool
+            runtime.apply_settings(settings.model_copy(update={"api_token": "x" * 32}))
+            assert runtime.workers._pool is pool  # the workers do not read the token
+            with_rules = settings.model_copy(update={"rules": (RuleConfig(channels=("out",)),)})
+            runtime.apply_settings(with_rules)
+            assert runtime.workers._pool is not pool
+            report = await runtime.cycle()
+    assert [p.outcome for p in report.pages] == ["ok", "ok"]
+
+
+def test_an_in_memory_database_keeps_pages_in_process(caplog: pytest.LogCaptureFixture) -> None:
+    settings = Settings(database_url="sqlite://", parse_workers=2)
+
+    async def open_close() -> Runtime:
+        async with Runtime(settings) as runtime:
+            return runtime
+
+    runtime = asyncio.run(open_close())
+    assert runtime.workers is None
+    assert "parse_workers = 2 ignored" in caplog.text
 
 
 def test_parse_errors_survive_the_process_boundary() -> None:
