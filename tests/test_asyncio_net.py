@@ -10,7 +10,7 @@ import socket
 import httpx
 import pytest
 
-from service.channels.asyncio_net import AsyncioTransport
+from service.transport import AsyncioTransport
 
 LIMITS = httpx.Limits(max_connections=1, max_keepalive_connections=1)
 

@@ -12,8 +12,8 @@ import pytest
 
 from service.alerts import PendingAlert
 from service.channels import WebhookChannel, webhook
-from service.channels.lanes import Lanes
 from service.errors import PermanentDeliveryError
+from service.transport import AsyncioTransport, Lanes
 from service.webhook_receiver import WebhookReceiver
 
 SECRET = "whsec_" + base64.b64encode(b"keepalive-test-secret-0123456").decode()
@@ -140,3 +140,20 @@ async def test_lanes_stay_small_and_close() -> None:
         with pytest.raises(RuntimeError, match="closed"):
             async with lanes.stream("POST", receiver.url, content=b"", headers={}):
                 pass
+
+
+async def test_lanes_as_a_client_transport_keep_each_origin_on_its_connection() -> None:
+    """The fetcher's use: many origins through one client; a free lane that already talks
+    to an origin takes its next request, so alternating origins reuse their connections."""
+    tls = httpx.create_ssl_context()
+    lanes = Lanes(lambda limits: AsyncioTransport(ssl_context=tls, limits=limits),
+                  max_connections=4)
+    async with WebhookReceiver(SECRET) as a, WebhookReceiver(SECRET) as b, \
+            httpx.AsyncClient(transport=lanes) as client:
+        for _ in range(6):
+            for receiver in (a, b):
+                response = await client.post(receiver.url, content=b"{}")
+                assert response.status_code == 204
+        assert lanes.lanes == 2
+        assert (a.connections, b.connections) == (1, 1)
+        assert (a.requests, b.requests) == (6, 6)

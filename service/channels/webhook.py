@@ -11,10 +11,10 @@
 The key is the base64 part after `whsec_` for `whsec_...` secrets, else the
 secret's UTF-8 bytes.  `verify_signature` is the receiving side of the same rule.
 
-A channel's POSTs reuse kept-alive connections (see `lanes.py`; the answer
+A channel's POSTs reuse kept-alive connections (see `service.transport.lanes`; the answer
 is read to its end, up to 1 KiB, so that its connection can be reused), go
 to httpx's transport directly (no client: no cookies, no proxies from the
-environment) and on asyncio sockets (`asyncio_net.py`); the SSRF check of
+environment) and on asyncio sockets (`service.transport.asyncio_net`); the SSRF check of
 the target's addresses is remembered for `guard_ttl` seconds.
 """
 
@@ -38,9 +38,8 @@ from ..alerts import PendingAlert
 from ..errors import DeliveryError, FetchError, PermanentDeliveryError, PermanentFetchError
 from ..fetch.guard import acheck_target
 from ..settings import WebhookChannelConfig
-from .asyncio_net import AsyncioTransport
+from ..transport import AsyncioTransport, Lanes
 from .base import Channel, ChannelContext, ChannelNotConfigured, Clock, utcnow
-from .lanes import Lanes
 
 __all__ = ["WebhookChannel", "body_of", "secret_key", "sign", "verify_signature"]
 

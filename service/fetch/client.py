@@ -27,6 +27,7 @@ from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt
 
 from ..errors import FetchError, PermanentFetchError, TransientFetchError
 from ..settings import Settings
+from ..transport import AsyncioTransport, Lanes
 from .base import Attempt, FetchResult
 from .guard import AsyncResolver, acheck_target
 from .limits import HostLimiter
@@ -77,11 +78,15 @@ class Fetcher:
         self._retries = retries
         self._backoff, self._max_backoff = backoff, max_backoff
         self._max_retry_after = max_retry_after
+        if transport is None:
+            # Small pools, on asyncio sockets: see service.transport.
+            tls = httpx.create_ssl_context()
+            transport = Lanes(lambda limits: AsyncioTransport(ssl_context=tls, limits=limits),
+                              max_connections=settings.max_concurrency)
         self._client = httpx.AsyncClient(
             transport=transport,
             headers={"User-Agent": settings.user_agent},
             timeout=httpx.Timeout(settings.timeout, connect=min(settings.timeout, 10.0)),
-            limits=httpx.Limits(max_connections=settings.max_concurrency),
             follow_redirects=False,
             # Stateless: one source's cookies never change what another fetch sees.
             cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
