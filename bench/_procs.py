@@ -68,7 +68,7 @@ class PeakMemory:
 
     def __init__(self, every: float = 0.25) -> None:
         self.every = every
-        self.rss_mb = self.pss_mb = 0.0
+        self.rss_mb = self.pss_mb = self.main_rss_mb = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -76,6 +76,7 @@ class PeakMemory:
         while not self._stop.wait(self.every):
             rss, pss = memory_mb(tree())
             self.rss_mb, self.pss_mb = max(self.rss_mb, rss), max(self.pss_mb, pss)
+            self.main_rss_mb = max(self.main_rss_mb, memory_mb([os.getpid()])[0])
 
     def __enter__(self) -> PeakMemory:
         self._thread.start()

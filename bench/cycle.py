@@ -120,6 +120,7 @@ async def measure(base: str, pages: int, database_url: str) -> dict[str, float]:
                 for kind in ("ok", "unchanged", "failed"):
                     out[f"{label}_{kind}"] = outcomes.count(kind)  # type: ignore[arg-type]
     out["peak_rss_mb"], out["peak_pss_mb"] = memory.rss_mb, memory.pss_mb
+    out["peak_main_rss_mb"] = memory.main_rss_mb
     return out
 
 
@@ -175,7 +176,8 @@ def main() -> None:
                       f"failed {r[c + '_failed']:.0f})")
             print(f"  304 cycle speed-up: {r['cycle2_pages_per_s'] / r['cycle1_pages_per_s']:.1f}x"
                   f"   peak memory of the service and its workers: RSS {r['peak_rss_mb']:.0f} MB"
-                  f" summed, PSS {r['peak_pss_mb']:.0f} MB")
+                  f" summed, PSS {r['peak_pss_mb']:.0f} MB (service process alone: RSS "
+                  f"{r['peak_main_rss_mb']:.0f} MB)")
     finally:
         server.terminate()
         server.wait()

@@ -8,6 +8,11 @@ the confirmation tracks (`confirm_fetches`, reverts, see service/confirm.py)
 and the ops-alert state of the source (see service/health.py) move in that
 same transaction.  Times are passed in (`at`, `now`): the store never reads the clock.
 Database errors are raised as `StoreError` naming the source, URL or alert.
+
+The per-page calls (`ingest`, `record_unchanged`, `record_failure`) are Core only: the
+source row is read with its page in one SELECT, its counters and ops markers move
+on plain values, and one UPDATE of the columns that changed is queued with the
+page's other writes (`service.db.writes`); their statements are built once, at import.
 """
 
 from __future__ import annotations
@@ -16,8 +21,9 @@ import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
@@ -30,7 +36,6 @@ from .db import migrate as migrations
 from .db import outbox_batch
 from .db.ingest import (
     PageState,
-    active_priors,
     add_alerts,
     apply_page_diff,
     cross_source_changes,
@@ -63,7 +68,13 @@ from .db.records import (
     StoredVersion,
 )
 from .db.session import make_engine, session_factory
-from .db.tracks import advance, alert_changes, levels_of, sightings_of_diff, sightings_unchanged
+from .db.tracks import (
+    advance,
+    alert_changes,
+    levels_of,
+    load_sightings_unchanged,
+    sightings_of_diff,
+)
 from .db.writes import Writes
 from .diff import diff_page, key_figures, page_changes
 from .errors import StoreError
@@ -180,19 +191,24 @@ class Store:
         if outcome not in ("failed", "parse_suspect"):
             raise ValueError(f"outcome must be 'failed' or 'parse_suspect', not {outcome!r}")
         with self._tx(f"record failure of {source} {url}") as session:
-            src = _source(session, source, url, at)
-            session.add(Fetch(source_id=src.id, url=url, started_at=at, status=status,
-                              outcome=outcome, elapsed=elapsed, error=error))
-            src.last_error = error
-            src.next_due_at = at + timedelta(seconds=src.every_seconds)
+            writes = Writes(session)
+            src, _ = _read_source(session, source, url, at, _SOURCE)
+            writes.execute(_INSERT_FETCH, [{"source_id": src.id, "url": url, "started_at": at,
+                                            "status": status, "outcome": outcome,
+                                            "elapsed": elapsed, "error": error}])
+            v = src.values
+            v["last_error"] = error
+            v["next_due_at"] = at + timedelta(seconds=v["every_seconds"])
             if outcome == "parse_suspect":
-                src.consecutive_failures = 0
-                src.consecutive_suspects += 1
+                v["consecutive_failures"] = 0
+                v["consecutive_suspects"] += 1
             else:
-                src.consecutive_failures += 1
-            _apply_ops(session, src, ops)
-            return (src.consecutive_suspects if outcome == "parse_suspect"
-                    else src.consecutive_failures)
+                v["consecutive_failures"] += 1
+            count = int(v["consecutive_suspects"] if outcome == "parse_suspect"
+                        else v["consecutive_failures"])
+            _write_source(writes, src, ops)
+            writes.flush()
+            return count
 
     def record_unchanged(self, *, source: str, url: str, at: datetime, status: int,
                          elapsed: float | None = None, rules: Sequence[RuleConfig] = (),
@@ -203,26 +219,29 @@ class Store:
         seen for the N-th time in a row is confirmed and alerted now.
         """
         with self._tx(f"record unchanged {source} {url}") as session:
-            src = _source(session, source, url, at)
-            fetch = Fetch(source_id=src.id, url=url, started_at=at, status=status,
-                          outcome="unchanged", elapsed=elapsed)
-            session.add(fetch)
-            page = _page(session, source, url)
+            writes = Writes(session)  # sent together once all reads are done
+            src, page_id = _read_source(session, source, url, at, _SOURCE_AND_PAGE_ID)
+            fetch = {"source_id": src.id, "url": url, "started_at": at, "status": status,
+                     "outcome": "unchanged", "elapsed": elapsed}
+            fetch_id: int | None = None  # inserted at once only when changes name it
             result = IngestResult()
-            if page is not None:
-                page.last_fetched_at = at
-                session.execute(sa.update(Observation)
-                                .where(Observation.page_id == page.id, Observation.active)
-                                .values(last_seen_at=at))
+            if page_id is not None:
+                writes.execute(_UPDATE_PAGE, [{"b_id": page_id, "last_fetched_at": at}])
+                writes.execute(_SEEN_AGAIN, [{"b_page_id": page_id, "b_at": at}])
                 if rules:
-                    session.flush()
-                    sightings = sightings_unchanged(active_priors(session, page.id).values())
-                    confirmed = advance(session, page.id, sightings, levels=levels_of(rules),
-                                        at=at, source=source, url=url)
-                    result = alert_changes(session, rules, confirmed, [], at=at,
-                                           source=source, fetch_id=fetch.id)
-            _succeeded(src, at)
-            _apply_ops(session, src, ops)
+                    sightings = load_sightings_unchanged(session, page_id)
+                    confirmed = advance(session, page_id, sightings, levels=levels_of(rules),
+                                        at=at, source=source, url=url, writes=writes)
+                    if any(confirmed.values()):  # else no change, no alert: nothing to add
+                        fetch_id = _add_fetch(session, fetch)
+                        result = alert_changes(session, rules, confirmed, [], at=at,
+                                               source=source, fetch_id=fetch_id,
+                                               writes=writes)
+            if fetch_id is None:
+                writes.execute(_INSERT_FETCH, [fetch])
+            _succeeded(src.values, at)
+            _write_source(writes, src, ops)
+            writes.flush()
             return result
 
     def ingest(self, *, source: str, url: str, at: datetime, figures: Sequence[Figure],
@@ -238,10 +257,11 @@ class Store:
         statements, and on PostgreSQL fewer round trips, whatever its number of figures.
         """
         with self._tx(f"ingest {source} {url}") as session:
-            src, page = _source_and_page(session, source, url, at)
-            fetch_id = _add_fetch(session, src.id, url=url, started_at=at, status=status,
-                                  outcome="ok", bytes=len(body), elapsed=elapsed,
-                                  figures=len(figures))
+            src, page = _read_source(session, source, url, at, _SOURCE_AND_PAGE)
+            fetch_id = _add_fetch(session, {"source_id": src.id, "url": url, "started_at": at,
+                                            "status": status, "outcome": "ok",
+                                            "bytes": len(body), "elapsed": elapsed,
+                                            "figures": len(figures)})
             baseline = page is None
             writes = Writes(session)  # sent together once all reads are done
             page = _save_page(writes, src.id, page, url=url, at=at, etag=etag,
@@ -277,9 +297,9 @@ class Store:
                 confirmed = {}
             result = alert_changes(session, rules, confirmed, changes, at=at, source=source,
                                    fetch_id=fetch_id, baseline=baseline, writes=writes)
+            _succeeded(src.values, at)
+            _write_source(writes, src, ops)
             writes.flush()
-            _succeeded(src, at)
-            _apply_ops(session, src, ops)
             return result
 
     # -- the outbox --------------------------------------------------------------------------
@@ -459,42 +479,107 @@ def _seconds(every: timedelta) -> int:
     return max(1, round(every.total_seconds()))
 
 
-def _source_and_page(session: Session, name: str, url: str, at: datetime
-                     ) -> tuple[Source, PageState | None]:
-    """The source row and the state of its page at `url` (None: first fetch), one query."""
-    pages = cast(sa.Table, Page.__table__)
-    row = session.execute(
-        sa.select(Source, *page_columns())
-        .outerjoin(pages, sa.and_(pages.c.source_id == Source.id, pages.c.url == url))
-        .where(Source.name == name)
-    ).first()
+_sources = cast(sa.Table, Source.__table__)
+_pages = cast(sa.Table, Page.__table__)
+_fetches = cast(sa.Table, Fetch.__table__)
+_obs = cast(sa.Table, Observation.__table__)
+
+# The statements of the per-page write path are built once: SQLAlchemy's compiled cache
+# then hits without generating a cache key from a fresh statement on every call.
+_OPS_COLUMNS = ("name", "url", "every_seconds", "enabled", "last_success_at", "first_seen_at",
+                "consecutive_failures", "consecutive_suspects", "last_error", "alerted_errors",
+                "suspect_alerted", "stale_alerted_at")
+_WRITTEN = ("last_success_at", "first_seen_at", "consecutive_failures", "consecutive_suspects",
+            "last_error", "alerted_errors", "suspect_alerted", "stale_alerted_at", "next_due_at")
+_SOURCE_COLUMNS = (_sources.c.id, *(_sources.c[c] for c in _OPS_COLUMNS),
+                   _sources.c.next_due_at)
+_PAGE_OF_SOURCE = sa.and_(_pages.c.source_id == _sources.c.id,
+                          _pages.c.url == sa.bindparam("url"))
+_SOURCE = sa.select(*_SOURCE_COLUMNS).where(_sources.c.name == sa.bindparam("name"))
+_SOURCE_AND_PAGE_ID = (sa.select(*_SOURCE_COLUMNS, _pages.c.id)
+                       .outerjoin(_pages, _PAGE_OF_SOURCE)
+                       .where(_sources.c.name == sa.bindparam("name")))
+_SOURCE_AND_PAGE = (sa.select(*_SOURCE_COLUMNS, *page_columns())
+                    .outerjoin(_pages, _PAGE_OF_SOURCE)
+                    .where(_sources.c.name == sa.bindparam("name")))
+_INSERT_SOURCE = sa.insert(_sources).returning(_sources.c.id)
+_UPDATE_SOURCE = sa.update(_sources).where(_sources.c.id == sa.bindparam("b_id"))
+_INSERT_FETCH = sa.insert(_fetches).inline()  # no implicit RETURNING: it may be queued
+_INSERT_FETCH_ID = sa.insert(_fetches).returning(_fetches.c.id)
+_UPDATE_PAGE = sa.update(_pages).where(_pages.c.id == sa.bindparam("b_id"))
+_INSERT_PAGE = sa.insert(_pages).returning(_pages.c.id)
+_SEEN_AGAIN = (sa.update(_obs)
+               .where(_obs.c.page_id == sa.bindparam("b_page_id"), _obs.c.active)
+               .values(last_seen_at=sa.bindparam("b_at", type_=_obs.c.last_seen_at.type)))
+
+
+@dataclass(slots=True)
+class _SourceRow:
+    """A source row as read (`stored`) and as it will be written (`values`): plain Core,
+    no ORM object and no unit of work.  Only the columns that changed are written."""
+
+    id: int
+    stored: dict[str, Any]
+    values: dict[str, Any]
+
+
+def _read_source(session: Session, name: str, url: str, at: datetime,
+                 query: sa.Select[Any]) -> tuple[_SourceRow, Any]:
+    """The source row and, by `query`, nothing more, its page's id, or its `PageState`
+    (None: the page's first fetch), in one query.  A source not synced from config yet is
+    created on first use; its first use dates it (`first_seen_at`)."""
+    conn = session.connection()
+    row = conn.execute(query, {"name": name, "url": url}).first()
     if row is None:
-        return _source(session, name, url, at), None
-    src = row[0]
-    if src.first_seen_at is None:
-        src.first_seen_at = at
-    return src, page_state_of(row[1:])
+        stored: dict[str, Any] = {
+            "name": name, "url": url, "every_seconds": _seconds(DEFAULT_EVERY), "enabled": True,
+            "last_success_at": None, "first_seen_at": at, "consecutive_failures": 0,
+            "consecutive_suspects": 0, "last_error": None, "alerted_errors": None,
+            "suspect_alerted": False, "stale_alerted_at": None, "next_due_at": None}
+        source_id = conn.execute(_INSERT_SOURCE, {  # as configured sources are inserted
+            c: stored[c] for c in ("name", "url", "every_seconds", "enabled", "first_seen_at",
+                                   "consecutive_failures", "consecutive_suspects")}
+        ).scalar_one()
+        src, page = _SourceRow(int(source_id), stored, dict(stored)), None
+    else:
+        n = len(_SOURCE_COLUMNS)
+        stored = dict(zip(_OPS_COLUMNS, row[1:n - 1], strict=True))
+        stored["next_due_at"] = row[n - 1]
+        src = _SourceRow(row[0], stored, dict(stored))
+        if stored["first_seen_at"] is None:
+            src.values["first_seen_at"] = at
+        page = row[n] if query is _SOURCE_AND_PAGE_ID else (
+            None if query is _SOURCE else page_state_of(row[n:]))
+    return src, page
 
 
-def _source(session: Session, name: str, url: str, at: datetime | None = None) -> Source:
-    """The source row; a source not synced from config yet is created on first use."""
-    src = session.scalars(sa.select(Source).where(Source.name == name)).first()
-    if src is None:
-        src = Source(name=name, url=url, every_seconds=_seconds(DEFAULT_EVERY), enabled=True,
-                     consecutive_failures=0, consecutive_suspects=0)
-        session.add(src)
-        session.flush()
-    if src.first_seen_at is None and at is not None:
-        src.first_seen_at = at
-    return src
+def _write_source(writes: Writes, src: _SourceRow, update: OpsUpdate | None
+                  ) -> list[PendingAlert]:
+    """Run an ops policy on the source's new state, then queue one UPDATE of the columns
+    that changed and the policy's alerts."""
+    v = src.values
+    alerts: list[PendingAlert] = []
+    if update is not None:
+        new, alerts = update(_ops_of(v))
+        v["alerted_errors"] = list(new.alerted_errors) or None
+        v["suspect_alerted"], v["stale_alerted_at"] = new.suspect_alerted, new.stale_alerted_at
+    changed = {c: v[c] for c in _WRITTEN if v[c] != src.stored[c]}
+    if changed:
+        writes.execute(_UPDATE_SOURCE, [{"b_id": src.id, **changed}])
+    add_alerts(writes, alerts)
+    return alerts
 
 
-def _add_fetch(session: Session, source_id: int, **values: object) -> int:
+def _ops_of(v: dict[str, Any]) -> OpsState:
+    return OpsState(v["name"], v["url"], v["every_seconds"], v["enabled"],
+                    v["last_success_at"], v["first_seen_at"], v["consecutive_failures"],
+                    v["consecutive_suspects"], v["last_error"], tuple(v["alerted_errors"] or ()),
+                    v["suspect_alerted"], v["stale_alerted_at"])
+
+
+def _add_fetch(session: Session, values: dict[str, Any]) -> int:
     """Insert a fetch row (Core, no ORM object) and return its id."""
-    fetches = cast(sa.Table, Fetch.__table__)
-    row_id = session.execute(sa.insert(fetches).values(source_id=source_id, **values)
-                             .returning(fetches.c.id)).scalar_one()
-    return int(row_id)
+    return int(session.connection().execute(_INSERT_FETCH_ID, values).scalar_one())
 
 
 def _save_page(writes: Writes, source_id: int, page: PageState | None, *, url: str,
@@ -502,17 +587,16 @@ def _save_page(writes: Writes, source_id: int, page: PageState | None, *, url: s
                content_hash: str, figures: int) -> PageState:
     """Insert the page on its first fetch (now: its id is needed), else queue the update
     of its validators and figure counts."""
-    pages = cast(sa.Table, Page.__table__)
     values = {"etag": etag, "last_modified": last_modified, "content_hash": content_hash,
               "last_fetched_at": at,
               "recent_figure_counts": push_count(page.recent_counts if page else (), figures)}
     if page is not None:
-        writes.execute(sa.update(pages).where(pages.c.id == page.id).values(values))
+        writes.execute(_UPDATE_PAGE, [{"b_id": page.id, **values}])
         return page
     writes.flush()
-    page_id = writes.session.execute(sa.insert(pages).values(source_id=source_id, url=url,
-                                                      first_fetched_at=at, **values)
-                              .returning(pages.c.id)).scalar_one()
+    page_id = writes.session.connection().execute(
+        _INSERT_PAGE, {"source_id": source_id, "url": url, "first_fetched_at": at, **values}
+    ).scalar_one()
     return PageState(int(page_id), None, 0)
 
 
@@ -551,14 +635,14 @@ def _page(session: Session, source: str, url: str) -> Page | None:
     ).first()
 
 
-def _succeeded(src: Source, at: datetime) -> None:
+def _succeeded(v: dict[str, Any], at: datetime) -> None:
     """A fetch that checked the page: ends failure, parser-suspect and stale episodes.
 
     `alerted_errors` stays until `service.health` has sent the recovery alert.
     """
-    src.last_success_at, src.consecutive_failures, src.last_error = at, 0, None
-    src.consecutive_suspects, src.suspect_alerted, src.stale_alerted_at = 0, False, None
-    src.next_due_at = at + timedelta(seconds=src.every_seconds)
+    v["last_success_at"], v["consecutive_failures"], v["last_error"] = at, 0, None
+    v["consecutive_suspects"], v["suspect_alerted"], v["stale_alerted_at"] = 0, False, None
+    v["next_due_at"] = at + timedelta(seconds=v["every_seconds"])
 
 
 def _alert(session: Session, alert_id: str) -> Alert:

@@ -12,6 +12,7 @@ IN`), issued only when it has rows to write.  No ORM object is built per figure.
 
 from __future__ import annotations
 
+import functools
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -92,16 +93,24 @@ def store_version(session: Target, page: PageState, *, at: datetime, body: bytes
     """Keep the body compressed (unless identical to the newest), prune to `keep_versions`."""
     versions = page.versions
     if page.newest_hash != content_hash:
-        session.execute(sa.insert(_versions).inline().values(
-            page_id=page.id, fetched_at=at, content_hash=content_hash, size=len(body),
-            body=zlib.compress(body, ZLIB_LEVEL)))
+        session.execute(_INSERT_VERSION, [{
+            "page_id": page.id, "fetched_at": at, "content_hash": content_hash,
+            "size": len(body), "body": zlib.compress(body, ZLIB_LEVEL)}])
         versions += 1
     keep = max(1, keep_versions)
     if versions > keep:
-        kept = (sa.select(_versions.c.id).where(_versions.c.page_id == page.id)
-                .order_by(_versions.c.fetched_at.desc(), _versions.c.id.desc()).limit(keep))
-        session.execute(sa.delete(_versions).where(_versions.c.page_id == page.id,
-                                                   _versions.c.id.not_in(kept)))
+        session.execute(_PRUNE_VERSIONS, [{"b_page_id": page.id, "b_keep": keep}])
+
+
+# Statements that do not depend on their arguments are built once, here: SQLAlchemy's
+# compiled cache then hits without generating a cache key from a new statement per call.
+_INSERT_VERSION = sa.insert(_versions).inline()
+_PRUNE_VERSIONS = sa.delete(_versions).where(
+    _versions.c.page_id == sa.bindparam("b_page_id"),
+    _versions.c.id.not_in(sa.select(_versions.c.id)
+                          .where(_versions.c.page_id == sa.bindparam("b_page_id"))
+                          .order_by(_versions.c.fetched_at.desc(), _versions.c.id.desc())
+                          .limit(sa.bindparam("b_keep", type_=sa.Integer()))))
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,11 +130,14 @@ _PRIOR_COLUMNS = (_obs.c.id, _obs.c.page_key, _obs.c.occurrence, _obs.c.sentence
                   _obs.c.metric, _obs.c.period)
 
 
+_PRIORS = (sa.select(*_PRIOR_COLUMNS)
+           .where(_obs.c.page_id == sa.bindparam("page_id"), _obs.c.active)
+           .order_by(_obs.c.id))
+
+
 def load_priors(session: Session, page_id: int) -> tuple[list[Prior], dict[int, Placement]]:
     """The page's active observations, in id order, and where each one sits now."""
-    rows = session.execute(sa.select(*_PRIOR_COLUMNS)
-                           .where(_obs.c.page_id == page_id, _obs.c.active)
-                           .order_by(_obs.c.id)).all()
+    rows = session.connection().execute(_PRIORS, {"page_id": page_id}).all()
     priors = [Prior(id=r.id, page_key=r.page_key, sentence=r.sentence,
                     quantity=Quantity(r.value, r.unit, r.low, r.high, r.conversion_value,
                                       r.conversion_unit),
@@ -167,23 +179,32 @@ def apply_page_diff(session: Target, page_id: int, diff: PageDiff, *, at: dateti
                           "span_start": now.span_start, "span_end": now.span_end,
                           "last_seen_at": at})
     gone = [p.prior.id for p in diff.pairs if not p.same] + [p.id for p in diff.removed]
-    if seen or gone:
+    if seen and gone:
         # One statement for both: the rows seen again move last_seen_at, the rows gone
         # go inactive and keep theirs (history: when the old value was last stated).
-        values: dict[str, Any] = {"last_seen_at": at} if not gone else {"active": False}
-        if seen and gone:
-            is_gone = _obs.c.id.in_(gone)
-            values = {"last_seen_at": sa.case((is_gone, _obs.c.last_seen_at),
-                                              else_=sa.literal(at, UTCDateTime())),
-                      "active": sa.not_(is_gone)}
-        session.execute(sa.update(_obs).where(_obs.c.id.in_(seen + gone)).values(values))
+        session.execute(_SEEN_AND_GONE, [{"b_ids": seen + gone, "b_gone": gone, "b_at": at}])
+    elif seen:
+        session.execute(_SEEN, [{"b_ids": seen, "b_at": at}])
+    elif gone:
+        session.execute(_GONE, [{"b_ids": gone}])
     if moved:
-        session.execute(sa.update(_obs).where(_obs.c.id == sa.bindparam("b_id")), moved)
+        session.execute(_MOVED, moved)
     rows = [observation_values(page_id, p.current, at=at, fetch_id=fetch_id)
             for p in diff.pairs if not p.same]
     rows += [observation_values(page_id, k, at=at, fetch_id=fetch_id) for k in diff.new]
     if rows:
-        session.execute(sa.insert(_obs).inline(), rows)
+        session.execute(_INSERT_OBSERVATIONS, rows)
+
+
+_IDS = _obs.c.id.in_(sa.bindparam("b_ids", expanding=True))
+_AT = sa.bindparam("b_at", type_=UTCDateTime())
+_SEEN = sa.update(_obs).where(_IDS).values(last_seen_at=_AT)
+_GONE = sa.update(_obs).where(_IDS).values(active=False)
+_IS_GONE = _obs.c.id.in_(sa.bindparam("b_gone", expanding=True))
+_SEEN_AND_GONE = sa.update(_obs).where(_IDS).values(
+    last_seen_at=sa.case((_IS_GONE, _obs.c.last_seen_at), else_=_AT), active=sa.not_(_IS_GONE))
+_MOVED = sa.update(_obs).where(_obs.c.id == sa.bindparam("b_id"))
+_INSERT_OBSERVATIONS = sa.insert(_obs).inline()
 
 
 def observation_values(page_id: int, k: Keyed, *, at: datetime, fetch_id: int
@@ -222,15 +243,8 @@ def cross_source_changes(session: Session, candidates: Sequence[Keyed], *, sourc
         return []
     keys = {series_text_key(k): k for k in firsts}
     _lock_series(session, sorted(keys))
-    rows = {
-        row.key: row for row in session.execute(
-            sa.select(_series.c.key, _series.c.unit, _series.c.latest_value,
-                      _series.c.latest_conversion_value, _series.c.latest_conversion_unit,
-                      _series.c.latest_source)
-            .where(_series.c.key.in_(list(keys)))
-            .with_for_update()  # PostgreSQL: no lost update between replicas; SQLite: no-op
-        )
-    }
+    rows = {row.key: row for row in session.connection().execute(_SERIES_LATEST,
+                                                                  {"b_keys": list(keys)})}
     latest = {
         key: SeriesLatest(Quantity(r.latest_value, r.unit, conv_value=r.latest_conversion_value,
                                    conv_unit=r.latest_conversion_unit), r.latest_source)
@@ -243,6 +257,17 @@ def cross_source_changes(session: Session, candidates: Sequence[Keyed], *, sourc
     others = other_statements_of(session, [key for key in firsts if key[2]], source)
     previous = {key: replaced[id(k)] for key, k in firsts.items() if id(k) in replaced}
     return updates + conflicts(firsts, others, source=source, url=url, at=at, previous=previous)
+
+
+_SERIES_LATEST = (
+    sa.select(_series.c.key, _series.c.unit, _series.c.latest_value,
+              _series.c.latest_conversion_value, _series.c.latest_conversion_unit,
+              _series.c.latest_source)
+    .where(_series.c.key.in_(sa.bindparam("b_keys", expanding=True)))
+    .with_for_update()  # PostgreSQL: no lost update between replicas; SQLite: no-op
+)
+_INSERT_SERIES = sa.insert(_series).inline()
+_UPDATE_SERIES = sa.update(_series).where(_series.c.key == sa.bindparam("b_key"))
 
 
 def _write_series(session: Target, new_latest: Mapping[SeriesKey, Keyed], *,
@@ -264,13 +289,16 @@ def _write_series(session: Target, new_latest: Mapping[SeriesKey, Keyed], *,
             inserts.append({"key": text, "entity": key[0], "metric": key[1],
                             "period": key[2], **values})
     if inserts:
-        session.execute(sa.insert(_series).inline(), inserts)
+        session.execute(_INSERT_SERIES, inserts)
     if updates:
-        session.execute(sa.update(_series).where(_series.c.key == sa.bindparam("b_key")),
-                        updates)
+        session.execute(_UPDATE_SERIES, updates)
 
 
 _SERIES_LOCK_CLASS = 0x66770001
+_LOCK_SERIES = sa.text(
+    "SELECT count(pg_advisory_xact_lock(:cls, hashtext(t.key))) FROM "
+    "(SELECT k.key FROM unnest(CAST(:keys AS text[])) WITH ORDINALITY "
+    "AS k(key, n) ORDER BY k.n) AS t")
 
 
 def _lock_series(session: Session, keys: Sequence[str]) -> None:
@@ -286,11 +314,7 @@ def _lock_series(session: Session, keys: Sequence[str]) -> None:
     """
     if not keys or session.get_bind().dialect.name != "postgresql":
         return
-    session.execute(
-        sa.text("SELECT count(pg_advisory_xact_lock(:cls, hashtext(t.key))) FROM "
-                "(SELECT k.key FROM unnest(CAST(:keys AS text[])) WITH ORDINALITY "
-                "AS k(key, n) ORDER BY k.n) AS t"),
-        {"cls": _SERIES_LOCK_CLASS, "keys": list(keys)})
+    session.connection().execute(_LOCK_SERIES, {"cls": _SERIES_LOCK_CLASS, "keys": list(keys)})
 
 
 def other_statements_of(session: Session, keys: Iterable[SeriesKey], source: str,
@@ -303,29 +327,21 @@ def other_statements_of(session: Session, keys: Iterable[SeriesKey], source: str
     ALL, which both backends answer by walking `ix_observations_series_seen`
     backwards and stopping after `limit` active rows of other sources.
     """
-    wanted = sorted(set(keys), key=str)
+    wanted = set(keys)
     out: dict[SeriesKey, list[Statement]] = {}
     if not wanted:
         return out
-    pages, sources = cast(sa.Table, Page.__table__), cast(sa.Table, Source.__table__)
-    branches = []
-    for entity, metric, period in wanted:
-        branch = (  # Core columns only: no ORM loading machinery for what can be many rows
-            sa.select(_obs.c.entity, _obs.c.metric, _obs.c.period, _obs.c.value, _obs.c.unit,
-                      _obs.c.low, _obs.c.high, _obs.c.conversion_value,
-                      _obs.c.conversion_unit, sources.c.name, _obs.c.first_seen_at,
-                      _obs.c.id)
-            .join(pages, pages.c.id == _obs.c.page_id)
-            .join(sources, sources.c.id == pages.c.source_id)
-            .where(_obs.c.entity == entity, _obs.c.metric == metric,
-                   _obs.c.period.is_(None) if period is None else _obs.c.period == period,
-                   _obs.c.active, sources.c.name != source)
-            .order_by(_obs.c.first_seen_at.desc(), _obs.c.id.desc())
-            .limit(limit)
-            .subquery()
-        )
-        branches.append(sa.select(branch))
-    rows = sorted(session.execute(sa.union_all(*branches) if len(branches) > 1 else branches[0]),
+    # Branches without a period first: the query's shape is then two counts, and one
+    # statement per shape serves every page (SQLAlchemy's compiled cache hits).
+    ordered = sorted(wanted, key=lambda k: (k[2] is not None, str(k)))
+    nulls = sum(1 for k in ordered if k[2] is None)
+    params: dict[str, Any] = {"b_source": source, "b_limit": limit}
+    for i, (entity, metric, period) in enumerate(ordered):
+        params[f"e{i}"], params[f"m{i}"] = entity, metric
+        if period is not None:
+            params[f"p{i}"] = period
+    rows = sorted(session.connection().execute(_others_query(nulls, len(ordered) - nulls),
+                                               params),
                   key=lambda r: (r[10], r[11]), reverse=True)  # newest first, as each branch
     for entity, metric, period, value, unit, low, high, conv_value, conv_unit, name, *_ in rows:
         out.setdefault((entity, metric, period), []).append(
@@ -333,10 +349,37 @@ def other_statements_of(session: Session, keys: Iterable[SeriesKey], source: str
     return out
 
 
+@functools.lru_cache(maxsize=512)
+def _others_query(nulls: int, periods: int) -> sa.Executable:
+    """`other_statements_of` for `nulls` series without a period and `periods` with one:
+    one `ORDER BY ... LIMIT` branch each, all bound parameters."""
+    pages, sources = cast(sa.Table, Page.__table__), cast(sa.Table, Source.__table__)
+    branches = []
+    for i in range(nulls + periods):
+        period = (_obs.c.period.is_(None) if i < nulls
+                  else _obs.c.period == sa.bindparam(f"p{i}"))
+        branch = (  # Core columns only: no ORM loading machinery for what can be many rows
+            sa.select(_obs.c.entity, _obs.c.metric, _obs.c.period, _obs.c.value, _obs.c.unit,
+                      _obs.c.low, _obs.c.high, _obs.c.conversion_value,
+                      _obs.c.conversion_unit, sources.c.name, _obs.c.first_seen_at,
+                      _obs.c.id)
+            .join(pages, pages.c.id == _obs.c.page_id)
+            .join(sources, sources.c.id == pages.c.source_id)
+            .where(_obs.c.entity == sa.bindparam(f"e{i}"),
+                   _obs.c.metric == sa.bindparam(f"m{i}"), period,
+                   _obs.c.active, sources.c.name != sa.bindparam("b_source"))
+            .order_by(_obs.c.first_seen_at.desc(), _obs.c.id.desc())
+            .limit(sa.bindparam("b_limit", type_=sa.Integer()))
+            .subquery()
+        )
+        branches.append(sa.select(branch))
+    return sa.union_all(*branches) if len(branches) > 1 else branches[0]
+
+
 def add_changes(session: Target, changes: Sequence[Change], fetch_id: int | None) -> None:
     if not changes:
         return
-    session.execute(sa.insert(_changes).inline(), [
+    session.execute(_INSERT_CHANGES, [
         {"kind": c.kind, "source": c.source, "url": c.url, "entity": c.entity,
          "metric": c.metric, "period": c.period, "unit": c.unit, "old_value": c.old_value,
          "new_value": c.new_value, "sentence": c.sentence, "other_source": c.other_source,
@@ -348,9 +391,13 @@ def add_changes(session: Target, changes: Sequence[Change], fetch_id: int | None
 def add_alerts(session: Target, alerts: Sequence[PendingAlert]) -> None:
     if not alerts:
         return
-    session.execute(sa.insert(_alerts).inline(), [
+    session.execute(_INSERT_ALERTS, [
         {"id": a.id, "channel": a.channel, "type": a.type, "data": a.data, "state": "pending",
          "attempts": a.attempts, "next_attempt_at": a.created_at, "claimed_until": None,
          "last_error": None, "created_at": a.created_at, "delivered_at": None}
         for a in alerts
     ])
+
+
+_INSERT_CHANGES = sa.insert(_changes).inline()
+_INSERT_ALERTS = sa.insert(_alerts).inline()

@@ -25,7 +25,7 @@ from ..rules import build_alerts
 from ..settings import RuleConfig
 from .facts import StoredSeriesFacts
 from .ingest import add_alerts, add_changes, other_statements_of
-from .models import FigureTrack
+from .models import FigureTrack, Observation
 from .records import IngestResult
 from .writes import Target, Writes
 
@@ -79,6 +79,26 @@ def sightings_unchanged(priors: Iterable[Prior]) -> list[Sighting]:
     """An identical page (304 or same body): every active figure seen again."""
     return [Sighting(p.page_key, seen_of_prior(p), p.page_key, seen_of_prior(p))
             for p in priors]
+
+
+_obs = cast(sa.Table, Observation.__table__)
+_SEEN_COLUMNS = (_obs.c.page_key, _obs.c.value, _obs.c.unit, _obs.c.low, _obs.c.high,
+                 _obs.c.conversion_value, _obs.c.conversion_unit, _obs.c.sentence,
+                 _obs.c.entity, _obs.c.metric, _obs.c.period)
+_ACTIVE_SEEN = (sa.select(*_SEEN_COLUMNS)
+                .where(_obs.c.page_id == sa.bindparam("page_id"), _obs.c.active)
+                .order_by(_obs.c.id))
+
+
+def load_sightings_unchanged(session: Session, page_id: int) -> list[Sighting]:
+    """`sightings_unchanged` of the page's active observations, read for just that: no
+    `Prior` (whose masked sentence only the diff needs) is built."""
+    out = []
+    for key, value, unit, low, high, cv, cu, sentence, entity, metric, period in (
+            session.connection().execute(_ACTIVE_SEEN, {"page_id": page_id})):
+        seen = Seen(Quantity(value, unit, low, high, cv, cu), sentence, entity, metric, period)
+        out.append(Sighting(key, seen, key, seen))
+    return out
 
 
 _tracks = cast(sa.Table, FigureTrack.__table__)
@@ -140,24 +160,28 @@ def advance(session: Session, page_id: int, sightings: Sequence[Sighting], *,
     return out
 
 
+_LOAD = (sa.select(_tracks.c.id, _tracks.c.level, *(_tracks.c[name] for name in _STATE))
+         .where(_tracks.c.page_id == sa.bindparam("page_id")).order_by(_tracks.c.id))
+_UPDATE = sa.update(_tracks).where(_tracks.c.id == sa.bindparam("b_id"))
+_DELETE = sa.delete(_tracks).where(_tracks.c.id.in_(sa.bindparam("b_ids", expanding=True)))
+_INSERT = sa.insert(_tracks).inline()
+
+
 def _load(session: Session, page_id: int) -> list[_Row]:
-    cols = [_tracks.c[name] for name in _STATE]
     out = []
-    for r in session.execute(sa.select(_tracks.c.id, _tracks.c.level, *cols)
-                             .where(_tracks.c.page_id == page_id).order_by(_tracks.c.id)):
-        stored = {name: getattr(r, name) for name in _STATE}
-        out.append(_Row(r.id, r.level, stored, dict(stored)))
+    for r in session.connection().execute(_LOAD, {"page_id": page_id}):
+        stored = dict(zip(_STATE, r[2:], strict=True))
+        out.append(_Row(r[0], r[1], stored, dict(stored)))
     return out
 
 
 def _write(session: Target, writes: _TrackWrites) -> None:
     if writes.updated:
-        session.execute(sa.update(_tracks).where(_tracks.c.id == sa.bindparam("b_id")),
-                        writes.updated)
+        session.execute(_UPDATE, writes.updated)
     if writes.deleted:
-        session.execute(sa.delete(_tracks).where(_tracks.c.id.in_(writes.deleted)))
+        session.execute(_DELETE, [{"b_ids": writes.deleted}])
     if writes.inserted:
-        session.execute(sa.insert(_tracks).inline(), writes.inserted)
+        session.execute(_INSERT, writes.inserted)
 
 
 def _advance_level(writes: _TrackWrites, page_id: int, rows: Sequence[_Row],
@@ -183,6 +207,11 @@ def _advance_level(writes: _TrackWrites, page_id: int, rows: Sequence[_Row],
             continue
         touched.add(s.key)
         row = by_key.get(s.key)
+        if row is not None and s.seen is not None and _settled(row.state, s.seen):
+            # Seen as confirmed, nothing pending: `step` would leave the track as it is.
+            if row.state != row.stored:  # re-keyed above
+                writes.updated.append({"b_id": row.id, "updated_at": at, **row.state})
+            continue
         if row is None:
             start = s.seen if baseline else s.prior
             track = Track(s.key, level, start)
@@ -195,6 +224,12 @@ def _advance_level(writes: _TrackWrites, page_id: int, rows: Sequence[_Row],
                   at=at, source=source, url=url)
     found.sort(key=lambda c: KIND_ORDER.get(c.change.kind, 3))
     return found
+
+
+def _settled(state: dict[str, Any], seen: Seen) -> bool:
+    """Whether a track in `state` is confirmed at exactly `seen`, with nothing pending."""
+    return (state["streak"] == 0 and state["pending"] is None and not state["pending_absent"]
+            and state["pending_since"] is None and state["confirmed"] == _seen_json(seen))
 
 
 def _step(writes: _TrackWrites, page_id: int, row: _Row | None, track: Track,

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -35,6 +36,32 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        """`process_bind_param` and the dialect's own processing, remembering the last value.
+
+        A write path binds one `at` to every row of an executemany (first and last seen
+        times): the same object is converted once, not once per row.  (One processor
+        serves every column of this type: `at` recurs across them too.)  The memo is one
+        (value, result) tuple, replaced whole, so threads sharing it stay consistent.
+        """
+        convert = super().bind_processor(dialect)
+        if convert is None:  # pragma: no cover - process_bind_param is defined
+            return None
+        memo: tuple[Any, Any] = (object(), None)
+
+        def process(value: Any) -> Any:
+            nonlocal memo
+            if value is None:  # NULLs interleave with the times of a row: not remembered
+                return None
+            last = memo
+            if value is last[0]:
+                return last[1]
+            out = convert(value)
+            memo = (value, out)
+            return out
+
+        return process
 
 
 

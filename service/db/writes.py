@@ -35,10 +35,11 @@ class Writes:
         queued, self._queued = self._queued, []
         if not queued:
             return
+        # Core statements only: straight to the connection, past the ORM's execute path.
         conn = self.session.connection()
         if conn.dialect.name != "postgresql" or len(queued) == 1:
             for statement, params in queued:
-                self.session.execute(statement, params)
+                conn.execute(statement, params)
             return
         import psycopg  # the PostgreSQL driver we ship; only needed on that backend
 
@@ -46,7 +47,7 @@ class Writes:
         try:
             with driver.pipeline():  # type: ignore[union-attr]
                 for statement, params in queued:
-                    self.session.execute(statement, params)
+                    conn.execute(statement, params)
         except psycopg.Error as exc:  # raised at the pipeline's sync, outside SQLAlchemy
             raise DBAPIError(f"{len(queued)} batched writes", None, exc) from exc
 

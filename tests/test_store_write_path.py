@@ -1,0 +1,233 @@
+"""The per-page write path on every backend: the source row (read and written in Core,
+only its changed columns), `record_unchanged` and `record_failure`, and the ops policy
+that runs on the source's new state in the same transaction."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from service.alerts import PendingAlert
+from service.settings import RuleConfig, SourceConfig
+from service.store import OpsState, Store
+from tests import backends
+from tests.backends import at, fig
+
+db_url = backends.db_url
+store = backends.store
+
+URL = "https://a.example/page"
+HOOK = RuleConfig(channels=("hook",))
+PAGE = [fig("100", "Revenue was 100 yuan.", unit="CNY", entity="A", metric="revenue", start=0),
+        fig("7", "It had 7 shops.", unit="count", entity="A", metric="shops", start=40)]
+
+
+def ingest(store: Store, figures: list, hours: float, rules: tuple = (HOOK,)) -> None:
+    body = repr([f.sentence for f in figures]).encode()
+    store.ingest(source="a", url=URL, at=at(hours), figures=figures, body=body,
+                 content_hash=f"h-{hash(body)}", etag=None, last_modified=None, status=200,
+                 rules=rules, keep_versions=3)
+
+
+def fetches(store: Store) -> list[tuple[str, int | None, str | None]]:
+    with store.engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(sa.text(  # type: ignore[misc]
+            "SELECT outcome, status, error FROM fetches ORDER BY id"))]
+
+
+def test_unknown_source_is_created_and_dated_by_its_first_fetch(store: Store) -> None:
+    assert store.record_failure(source="new", url=URL, at=at(1), error="boom") == 1
+    st = store.ops_state("new")
+    assert st is not None
+    assert (st.url, st.first_seen_at, st.consecutive_failures, st.last_error,
+            st.last_success_at, st.enabled) == (URL, at(1), 1, "boom", None, True)
+    store.record_unchanged(source="other", url=URL, at=at(2), status=304)
+    (h,) = [h for h in store.source_health() if h.name == "other"]
+    assert (h.last_success_at, h.next_due_at) == (at(2), at(2) + timedelta(hours=1))
+    assert fetches(store) == [("failed", None, "boom"), ("unchanged", 304, None)]
+
+
+def test_unchanged_moves_last_seen_of_active_figures_only(store: Store) -> None:
+    store.sync_sources([SourceConfig(name="a", url=URL, every="10m")], at=at(0))
+    ingest(store, PAGE, 0)
+    ingest(store, [PAGE[0]], 1)  # the shops figure goes: inactive, last seen at 0
+    store.record_unchanged(source="a", url=URL, at=at(2), status=304, rules=(HOOK,))
+    seen = {(f.metric, f.active): f.last_seen_at for f in store.figures("a", active=None)}
+    assert seen == {("revenue", True): at(2), ("shops", False): at(0)}
+    (h,) = store.source_health()
+    assert (h.last_success_at, h.next_due_at) == (at(2), at(2) + timedelta(minutes=10))
+    assert [(r.outcome, r.at) for r in store.replay_fetches()] == [
+        ("ok", at(0)), ("ok", at(1)), ("unchanged", at(2))]
+
+
+def test_counters_and_episodes(store: Store) -> None:
+    store.sync_sources([SourceConfig(name="a", url=URL)], at=at(0))
+    assert store.record_failure(source="a", url=URL, at=at(1), error="x") == 1
+    assert store.record_failure(source="a", url=URL, at=at(2), error="y", status=502) == 2
+    assert store.record_failure(source="a", url=URL, at=at(3), error="empty",
+                                outcome="parse_suspect") == 1
+    st = store.ops_state("a")
+    assert st is not None and (st.consecutive_failures, st.consecutive_suspects) == (0, 1)
+    store.update_ops("a", lambda s: (replace(s, suspect_alerted=True,
+                                             stale_alerted_at=at(3)), []))
+    assert store.record_failure(source="a", url=URL, at=at(4), error="z") == 1
+    st = store.ops_state("a")  # a failure leaves the suspect and stale markers alone
+    assert st is not None and (st.suspect_alerted, st.stale_alerted_at) == (True, at(3))
+    ingest(store, PAGE, 5)
+    st = store.ops_state("a")  # a success ends every episode
+    assert st is not None
+    assert (st.consecutive_failures, st.consecutive_suspects, st.last_error, st.suspect_alerted,
+            st.stale_alerted_at, st.last_success_at) == (0, 0, None, False, None, at(5))
+
+
+@pytest.mark.parametrize("call", ["unchanged", "failure", "ingest"])
+def test_ops_policy_sees_the_new_state_and_its_alerts_commit_with_the_fetch(
+        store: Store, call: str) -> None:
+    store.sync_sources([SourceConfig(name="a", url=URL)], at=at(0))
+    ingest(store, PAGE, 0)
+    store.update_ops("a", lambda s: (replace(s, alerted_errors=("HTTP 500",)), []))
+    seen: list[OpsState] = []
+
+    def policy(st: OpsState) -> tuple[OpsState, list[PendingAlert]]:
+        seen.append(st)
+        alert = PendingAlert(id=f"ops-{call}", channel="ops", type="ops.test",
+                             data={"n": st.consecutive_failures}, created_at=at(1))
+        return replace(st, alerted_errors=(*st.alerted_errors, call)), [alert]
+
+    if call == "unchanged":
+        store.record_unchanged(source="a", url=URL, at=at(1), status=304, ops=policy)
+    elif call == "failure":
+        store.record_failure(source="a", url=URL, at=at(1), error="e", ops=policy)
+    else:
+        body = b"other body"
+        store.ingest(source="a", url=URL, at=at(1), figures=PAGE, body=body,
+                     content_hash="h2", etag=None, last_modified=None, status=200,
+                     rules=(HOOK,), keep_versions=3, ops=policy)
+    (st,) = seen
+    failed = call == "failure"
+    assert st.consecutive_failures == (1 if failed else 0)
+    assert st.last_success_at == (at(0) if failed else at(1))
+    assert st.alerted_errors == ("HTTP 500",) and st.first_seen_at == at(0)
+    after = store.ops_state("a")
+    assert after is not None and after.alerted_errors == ("HTTP 500", call)
+    assert [(a.id, a.data) for a in store.alerts() if a.type == "ops.test"] == [
+        (f"ops-{call}", {"n": 1 if failed else 0})]
+
+
+def test_a_failing_policy_writes_nothing(store: Store) -> None:
+    store.sync_sources([SourceConfig(name="a", url=URL)], at=at(0))
+    ingest(store, PAGE, 0)
+
+    def broken(st: OpsState) -> tuple[OpsState, list[PendingAlert]]:
+        raise RuntimeError("policy bug")
+
+    with pytest.raises(RuntimeError):
+        store.record_unchanged(source="a", url=URL, at=at(1), status=304, rules=(HOOK,),
+                               ops=broken)
+    with pytest.raises(RuntimeError):
+        store.record_failure(source="a", url=URL, at=at(1), error="e", ops=broken)
+    assert [o for o, *_ in fetches(store)] == ["ok"]
+    assert {f.last_seen_at for f in store.figures("a")} == {at(0)}
+    (h,) = store.source_health()
+    assert (h.last_success_at, h.consecutive_failures) == (at(0), 0)
+
+
+def test_unchanged_pages_keep_their_tracks_and_confirm_pending_changes(store: Store) -> None:
+    two = RuleConfig(channels=("two",), confirm_fetches=2)
+    rules = (HOOK, two)
+    ingest(store, PAGE, 0, rules)
+    for hour in (1, 2):  # settled tracks: nothing to confirm, nothing rewritten
+        r = store.record_unchanged(source="a", url=URL, at=at(hour), status=304, rules=rules)
+        assert (r.changes, r.alerts) == ([], [])
+    with store.engine.connect() as conn:
+        stamps = conn.execute(sa.text("SELECT DISTINCT updated_at FROM figure_tracks")).all()
+    assert len(stamps) == 1
+    moved = [replace(PAGE[0], value=PAGE[0].value * 2), PAGE[1]]
+    ingest(store, moved, 3, rules)
+    r = store.record_unchanged(source="a", url=URL, at=at(4), status=304, rules=rules)
+    assert [(a.channel, a.data["kind"]) for a in r.alerts] == [("two", "changed")]
+    r = store.record_unchanged(source="a", url=URL, at=at(5), status=304, rules=rules)
+    assert r.alerts == []
+
+
+def test_utc_bind_processor_remembers_one_time_and_still_checks() -> None:
+    from datetime import datetime
+
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from service.db.types import UTCDateTime
+
+    for dialect in (sqlite.dialect(), postgresql.dialect()):
+        process = UTCDateTime().bind_processor(dialect)
+        assert process is not None
+        t = at(1)
+        first = process(t)
+        assert process(None) is None and process(t) == first
+        assert process(at(2)) != first and process(t) == first
+        with pytest.raises(ValueError, match="naive"):
+            process(datetime(2026, 1, 1))
+
+
+def test_a_re_keyed_figure_keeps_its_track(store: Store) -> None:
+    """A lightly edited sentence re-keys the figure's observation and its tracks (a settled
+    track is rewritten only for that); the next change of its value is one `changed`."""
+    two = RuleConfig(channels=("two",), confirm_fetches=2)
+    rules = (HOOK, two)
+    page = [fig("100", "The company said revenue was 100 yuan in the last fiscal year.",
+                unit="CNY", entity="A", metric="revenue", start=0), PAGE[1]]
+    ingest(store, page, 0, rules)
+    edited = [replace(page[0], sentence="The company said revenue was 100 yuan in the "
+                                        "last fiscal year, up."), PAGE[1]]
+    ingest(store, edited, 1, rules)
+
+    def keys() -> tuple[set[str], list[tuple[str, int]]]:
+        with store.engine.connect() as conn:
+            obs = {r[0] for r in conn.execute(sa.text(
+                "SELECT page_key FROM observations WHERE active"))}
+            tracks = sorted((r[0], r[1]) for r in conn.execute(sa.text(
+                "SELECT page_key, level FROM figure_tracks")))
+        return obs, tracks
+
+    obs, tracks = keys()
+    assert len(obs) == 2 and tracks == sorted((k, level) for k in obs for level in (1, 2))
+    changed = [replace(edited[0], value=edited[0].value * 2), PAGE[1]]
+    for hour in (2, 3):
+        body = repr([f.sentence for f in changed]).encode() + b"%d" % hour
+        r = store.ingest(source="a", url=URL, at=at(hour), figures=changed, body=body,
+                         content_hash=f"c{hour}", etag=None, last_modified=None, status=200,
+                         rules=rules, keep_versions=3)
+        kinds = sorted((a.channel, a.data["kind"]) for a in r.alerts)
+        assert kinds == ([("hook", "changed")] if hour == 2 else [("two", "changed")])
+    assert keys()[1] == tracks
+
+
+def test_a_figure_re_keyed_by_a_repeated_sentence_keeps_its_settled_track(store: Store) -> None:
+    """The same sentence inserted before a figure's moves it to occurrence 1: its settled
+    track follows under the new key, and nothing is alerted."""
+    rules = (HOOK, RuleConfig(channels=("two",), confirm_fetches=2))
+    ingest(store, [PAGE[0]], 0, rules)
+    repeated = [replace(PAGE[0], value=PAGE[0].value / 2), replace(PAGE[0], start=80)]
+    r_alerts = []
+    for hour in (1, 2):
+        body = b"repeated %d" % hour
+        r = store.ingest(source="a", url=URL, at=at(hour), figures=repeated, body=body,
+                         content_hash=f"r{hour}", etag=None, last_modified=None, status=200,
+                         rules=rules, keep_versions=3)
+        r_alerts += [(a.channel, a.data["kind"], a.data["new_value"]) for a in r.alerts]
+    assert r_alerts == [("hook", "new", "50"), ("two", "new", "50")]
+    with store.engine.connect() as conn:
+        obs = {r[0]: r[1] for r in conn.execute(sa.text(
+            "SELECT page_key, value FROM observations WHERE active"))}
+        tracks = conn.execute(sa.text(
+            "SELECT page_key, level, confirmed FROM figure_tracks ORDER BY page_key, level")
+        ).all()
+    assert sorted(obs) == sorted({k for k, _, _ in tracks})
+    assert {(k, level) for k, level, _ in tracks} == {(k, lv) for k in obs for lv in (1, 2)}
+    for key, _, confirmed in tracks:  # JSON: text on SQLite, decoded by the driver on PG
+        confirmed = confirmed if isinstance(confirmed, dict) else json.loads(confirmed)
+        assert Decimal(str(obs[key])) == Decimal(confirmed["value"])
