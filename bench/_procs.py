@@ -66,7 +66,7 @@ def memory_mb(pids: list[int]) -> tuple[float, float]:
 class PeakMemory:
     """Samples the memory of this process tree on a thread until stopped; keeps the peaks."""
 
-    def __init__(self, every: float = 0.25) -> None:
+    def __init__(self, every: float = 1.0) -> None:
         self.every = every
         self.rss_mb = self.pss_mb = self.main_rss_mb = 0.0
         self._stop = threading.Event()

@@ -17,7 +17,6 @@ page's other writes (`service.db.writes`); their statements are built once, at i
 
 from __future__ import annotations
 
-import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -67,7 +66,7 @@ from .db.records import (
     StoredFigure,
     StoredVersion,
 )
-from .db.session import make_engine, session_factory
+from .db.session import WriterQueue, make_engine, session_factory
 from .db.tracks import (
     advance,
     alert_changes,
@@ -97,14 +96,17 @@ class Store:
         self.database_url = database_url
         self.engine = make_engine(database_url)
         self._sessions = session_factory(self.engine)
-        # SQLite has one writer at a time: threads of this process queue here
-        # instead of spinning on the busy timeout (which, under a 10,000-page
+        # SQLite has one writer at a time: threads and processes queue for it
+        # here instead of polling in the busy handler (which, under a 10,000-page
         # cycle, ran out and failed the cycle with "database is locked").
         self._serial: AbstractContextManager[object] = (
-            threading.RLock() if self.engine.dialect.name == "sqlite" else nullcontext())
+            WriterQueue(self.engine.url.database) if self.engine.dialect.name == "sqlite"
+            else nullcontext())
 
     def close(self) -> None:
         self.engine.dispose()
+        if isinstance(self._serial, WriterQueue):
+            self._serial.close()
 
     @contextmanager
     def _tx(self, what: str) -> Iterator[Session]:

@@ -46,6 +46,7 @@ class Seen:
     path: str
     headers: dict[str, str]
     at: float
+    peer: int = 0  # the client's port: requests on one kept-alive connection share it
 
 
 class FetchServer:
@@ -96,9 +97,9 @@ class FetchServer:
             return self._max_in_flight.get(urlsplit(url).path, 0)
 
     # Called from handler threads.
-    def _next(self, path: str, headers: dict[str, str]) -> Reply:
+    def _next(self, path: str, headers: dict[str, str], peer: int = 0) -> Reply:
         with self._lock:
-            self._seen.append(Seen(path, headers, time.monotonic()))
+            self._seen.append(Seen(path, headers, time.monotonic(), peer))
             if path == "/robots.txt":
                 return Reply(body=ROBOTS_TXT, headers={"Content-Type": "text/plain"})
             replies = self._routes.get(path)
@@ -127,7 +128,7 @@ def _handler(server: FetchServer) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             path = urlsplit(self.path).path
             headers = {k.lower(): v for k, v in self.headers.items()}
-            reply = server._next(path, headers)
+            reply = server._next(path, headers, self.client_address[1])
             try:
                 if reply.delay:
                     server.stopping.wait(reply.delay)

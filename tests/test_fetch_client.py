@@ -68,6 +68,24 @@ async def test_304_with_etag(fetch_server: FetchServer,
     assert fetch_server.seen(url)[1].headers["if-none-match"] == '"abc"'
 
 
+async def test_answers_without_a_kept_body_leave_the_connection_reusable(
+        fetch_server: FetchServer, make_fetcher: Callable[..., Fetcher]) -> None:
+    """A 304, a redirect or an error page is read to its end, so the next request to the host
+    goes on the same connection (a cycle of 304s must not open one connection per page)."""
+    page = fetch_server.route(Reply(body=b"page", headers={"ETag": '"abc"'}))
+    moved = fetch_server.route(Reply(302, b"moved", headers={"Location": page}))
+    gone = fetch_server.route(Reply(404, b"<html>not here</html>" * 50))
+    fetcher = make_fetcher()
+    etag = (await fetcher.fetch(page)).etag
+    for _ in range(3):
+        assert (await fetcher.fetch(page, etag=etag)).not_modified
+    assert (await fetcher.fetch(moved, etag=etag)).not_modified
+    with pytest.raises(PermanentFetchError):
+        await fetcher.fetch(gone)
+    assert len(fetch_server.seen(page)) == 5
+    assert len({s.peer for s in fetch_server.seen(page) + fetch_server.seen(gone)}) == 1
+
+
 async def test_304_with_last_modified(fetch_server: FetchServer,
                                       make_fetcher: Callable[..., Fetcher]) -> None:
     stamp = "Tue, 24 Nov 2026 08:00:00 GMT"

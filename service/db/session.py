@@ -4,10 +4,20 @@ SQLite gets WAL (readers do not block the writer), a busy timeout (a second
 process waits instead of failing), foreign keys, and `BEGIN IMMEDIATE`
 transactions: the driver's own lazy BEGIN would let a transaction that read
 first fail later when it tries to write.  PostgreSQL needs nothing special.
+
+SQLite has one writer at a time.  `WriterQueue` makes the others wait their
+turn in a queue rather than in SQLite's busy handler, which polls with sleeps
+of up to 100 ms: threads of a process queue on a lock, and processes (page
+workers, a `figwatch check` beside `figwatch run`) on an advisory file lock
+next to the database, which hands over the moment it is released.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
+import threading
+from types import TracebackType
 from typing import Any
 
 import sqlalchemy as sa
@@ -61,3 +71,38 @@ def _sqlite_setup(engine: Engine) -> None:
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+class WriterQueue:
+    """One SQLite writer at a time: a thread lock, and `flock` on `<database>-writer.lock`
+    for other processes (see the module docstring).  Re-entrant within a thread."""
+
+    def __init__(self, database: str | None) -> None:
+        self._threads = threading.RLock()
+        self._depth = 0
+        self._path = f"{database}-writer.lock" if database and database != ":memory:" else None
+        self._fd: int | None = None
+
+    def __enter__(self) -> WriterQueue:
+        self._threads.acquire()
+        self._depth += 1
+        if self._depth == 1 and self._path is not None:
+            try:
+                if self._fd is None:
+                    self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+            except OSError:  # a read-only directory, say: SQLite's busy handler still works
+                self._path = None
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._depth -= 1
+        if self._depth == 0 and self._fd is not None and self._path is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._threads.release()
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None

@@ -45,6 +45,7 @@ DEFAULT_MAX_BACKOFF = 30.0
 DEFAULT_MAX_RETRY_AFTER = 120.0
 MAX_CRAWL_DELAY = 60.0  # a robots.txt asking for more would starve the watchlist
 _ROBOTS_MAX_BYTES = 512 * 1024  # RFC 9309: parse at least 500 KiB
+_DRAIN_MAX_BYTES = 64 * 1024  # a body we do not keep is read to reuse its connection
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _TRANSIENT = frozenset({429, 500, 502, 503, 504})
 
@@ -179,10 +180,12 @@ class Fetcher:
                     try:
                         location = response.headers.get("location")
                         if response.status_code not in _REDIRECTS or not location:
-                            body = b""
                             if 200 <= response.status_code < 300:
                                 body = await _read_capped(current, response, max_bytes)
-                            return _Final(current, response, body)
+                                return _Final(current, response, body)
+                            await _drain(response)
+                            return _Final(current, response, b"")
+                        await _drain(response)
                     finally:
                         await response.aclose()
             try:
@@ -265,6 +268,18 @@ async def _read_capped(url: str, response: httpx.Response, max_bytes: int) -> by
                      f"({total} bytes after decoding so far)")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def _drain(response: httpx.Response) -> None:
+    """Read a body we do not keep (304, redirect, error page) to its end, if it is small, so
+    the connection is reused: one closed before its body is read cannot be."""
+    if response.is_stream_consumed:  # a body given whole (test transports)
+        return
+    read = 0
+    async for chunk in response.aiter_raw():
+        read += len(chunk)
+        if read > _DRAIN_MAX_BYTES:
+            return  # not worth reading: closing the response closes the connection
 
 
 @contextmanager
