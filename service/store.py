@@ -37,6 +37,7 @@ from .db.ingest import (
     PageState,
     add_alerts,
     apply_page_diff,
+    compress_body,
     cross_source_changes,
     load_priors,
     page_columns,
@@ -258,6 +259,10 @@ class Store:
         are sent together at the end (`service.db.writes`): a page costs about a dozen
         statements, and on PostgreSQL fewer round trips, whatever its number of figures.
         """
+        # Pure work first: SQLite has one writer, so the transaction should hold it
+        # only for what needs the database.
+        keyed = key_figures(figures)
+        compressed = compress_body(body)
         with self._tx(f"ingest {source} {url}") as session:
             src, page = _read_source(session, source, url, at, _SOURCE_AND_PAGE)
             fetch_id = _add_fetch(session, {"source_id": src.id, "url": url, "started_at": at,
@@ -269,10 +274,9 @@ class Store:
             page = _save_page(writes, src.id, page, url=url, at=at, etag=etag,
                               last_modified=last_modified, content_hash=content_hash,
                               figures=len(figures))
-            store_version(writes, page, at=at, body=body, content_hash=content_hash,
-                          keep_versions=keep_versions)
+            store_version(writes, page, at=at, size=len(body), compressed=compressed,
+                          content_hash=content_hash, keep_versions=keep_versions)
 
-            keyed = key_figures(figures)
             priors, placed = ([], {}) if baseline else load_priors(session, page.id)
             diff = diff_page(priors, keyed)
             apply_page_diff(writes, page.id, diff, at=at, fetch_id=fetch_id, placed=placed)

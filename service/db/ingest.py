@@ -88,14 +88,19 @@ def page_state_of(row: Sequence[Any]) -> PageState | None:
                                                   parse_counts(counts))
 
 
-def store_version(session: Target, page: PageState, *, at: datetime, body: bytes,
-                  content_hash: str, keep_versions: int) -> None:
-    """Keep the body compressed (unless identical to the newest), prune to `keep_versions`."""
+def compress_body(body: bytes) -> bytes:
+    return zlib.compress(body, ZLIB_LEVEL)
+
+
+def store_version(session: Target, page: PageState, *, at: datetime, size: int,
+                  compressed: bytes, content_hash: str, keep_versions: int) -> None:
+    """Keep the body (`compress_body`; unless identical to the newest), prune to
+    `keep_versions`."""
     versions = page.versions
     if page.newest_hash != content_hash:
         session.execute(_INSERT_VERSION, [{
             "page_id": page.id, "fetched_at": at, "content_hash": content_hash,
-            "size": len(body), "body": zlib.compress(body, ZLIB_LEVEL)}])
+            "size": size, "body": compressed}])
         versions += 1
     keep = max(1, keep_versions)
     if versions > keep:
