@@ -37,7 +37,7 @@ from parsers.figures import Figure  # noqa: E402
 from service.alerts import PendingAlert  # noqa: E402
 from service.channels import build_channels  # noqa: E402
 from service.outbox import Dispatcher  # noqa: E402
-from service.pipeline import figures_of  # noqa: E402
+from service.pages import figures_of  # noqa: E402
 from service.settings import RuleConfig, Settings, SourceConfig  # noqa: E402
 from service.store import Store  # noqa: E402
 from service.webhook_receiver import WebhookReceiver  # noqa: E402

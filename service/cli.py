@@ -22,7 +22,8 @@ import typer
 import parsers
 
 from .errors import ConfigError, FigwatchError
-from .pipeline import figures_of, utcnow
+from .pages import figures_of
+from .pipeline import utcnow
 from .render import format_figure, human_amount
 from .settings import Settings, SourceConfig, load_settings
 from .store import Store
@@ -78,7 +79,7 @@ def fetch(
 
 
 async def _fetch_document(url: str, parser: str | None, config: Path | None) -> parsers.Document:
-    from .fetch import Fetcher
+    from .fetch.client import Fetcher
 
     settings = load_settings(config) if config else Settings()
     async with Fetcher(settings) as fetcher:

@@ -36,7 +36,7 @@ from .db.models import Alert, Source
 from .errors import StoreError
 from .fetch import FetchResult
 from .health import stale_summary
-from .pipeline import PageOutcome
+from .pages import PageOutcome
 from .settings import Settings
 from .store import Store
 

@@ -24,7 +24,7 @@ from datetime import datetime
 
 from .errors import PageWorkerError
 from .fetch import FetchResult
-from .pipeline import PageOutcome, PageProcessor
+from .pages import PageOutcome, PageProcessor
 from .settings import Settings, SourceConfig
 from .store import KnownPage, Store
 

@@ -13,10 +13,11 @@ from datetime import timedelta
 from types import TracebackType
 
 from .channels import build_channels
-from .fetch import Fetcher
+from .fetch.client import Fetcher
 from .outbox import Dispatcher, DispatchReport
 from .page_workers import PageWorkers
-from .pipeline import Clock, PageOutcome, Pipeline, utcnow
+from .pages import PageOutcome
+from .pipeline import Clock, Pipeline, utcnow
 from .settings import Settings, SourceConfig
 from .store import Store
 

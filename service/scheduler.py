@@ -48,7 +48,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.exc import SQLAlchemyError
 
 from .leases import JITTER, Claim, SourceLeases
-from .pipeline import Clock, PageOutcome, utcnow
+from .pages import PageOutcome
+from .pipeline import Clock, utcnow
 from .settings import SourceConfig
 
 __all__ = ["CheckResult", "LeaseScheduler", "NotRunning", "RunSource", "SourceBusy",

@@ -38,7 +38,8 @@ from .db.session import make_engine
 from .errors import ConfigError, FigwatchError
 from .leases import DEFAULT_LEASE_TTL, SourceLeases, replica_id, startup_lock
 from .metrics import Metrics, TimedFetcher
-from .pipeline import Clock, PageOutcome, utcnow
+from .pages import PageOutcome
+from .pipeline import Clock, utcnow
 from .runtime import Runtime
 from .scheduler import CheckResult, LeaseScheduler, default_is_failure
 from .settings import Settings, SourceConfig, load_settings

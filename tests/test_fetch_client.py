@@ -13,7 +13,8 @@ import pytest
 
 from parsers.decode import decode_html
 from service.errors import PermanentFetchError, TransientFetchError
-from service.fetch import Fetcher, discover_links, parse_feed
+from service.fetch.client import Fetcher
+from service.fetch.feeds import discover_links, parse_feed
 from service.settings import Settings
 from tests.fetch_server import FetchServer, Reply, fetch_server_fixture  # noqa: F401
 

@@ -12,8 +12,9 @@ import httpx
 import pytest
 
 from service.errors import PermanentFetchError, TransientFetchError
-from service.fetch import Fetcher, acheck_target, check_target, discover_links, parse_feed
-from service.fetch.guard import refused_reason
+from service.fetch.client import Fetcher
+from service.fetch.feeds import discover_links, parse_feed
+from service.fetch.guard import acheck_target, check_target, refused_reason
 from service.fetch.limits import HostLimiter
 from service.fetch.retry import parse_retry_after
 from service.fetch.robots import RobotsCache

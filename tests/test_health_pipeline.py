@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 import parsers
-from service.fetch import Fetcher
+from service.fetch.client import Fetcher
 from service.health import stale_summary
 from service.runtime import CycleReport, Runtime
 from service.settings import Settings

@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from service.fetch import Fetcher, FetchResult
-from service.pipeline import PageOutcome, Pipeline, interleave_hosts
+from service.fetch import FetchResult
+from service.fetch.client import Fetcher
+from service.pages import PageOutcome
+from service.pipeline import Pipeline, interleave_hosts
 from service.settings import Settings, SourceConfig
 from service.snapshot_server import SnapshotServer
 from service.store import KnownPage, Store

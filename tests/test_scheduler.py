@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from service.db.models import Source
 from service.leases import SourceLeases
-from service.pipeline import PageOutcome
+from service.pages import PageOutcome
 from service.scheduler import (
     LeaseScheduler,
     NotRunning,

@@ -1,11 +1,12 @@
-"""Fetching sources: the HTTP client, the SSRF guard, robots.txt, feeds and listing pages."""
+"""Fetching sources: the HTTP client (`client`), the SSRF guard (`guard`), robots.txt
+(`robots`), feeds and listing pages (`feeds`).
+
+Only the plain result types are imported here: a page worker needs `FetchResult`
+but not the HTTP stack, so the rest is imported from its own module.
+"""
 
 from __future__ import annotations
 
 from .base import Attempt, BaseFetcher, FetchResult
-from .client import Fetcher
-from .feeds import FeedEntry, discover_links, parse_feed
-from .guard import acheck_target, check_target
 
-__all__ = ["Attempt", "BaseFetcher", "FeedEntry", "FetchResult", "Fetcher", "acheck_target",
-           "check_target", "discover_links", "parse_feed"]
+__all__ = ["Attempt", "BaseFetcher", "FetchResult"]
