@@ -31,7 +31,6 @@ from sqlalchemy.orm import Session
 from parsers.figures.model import Conversion, Figure
 
 from .alerts import Change, PendingAlert
-from .db import migrate as migrations
 from .db import outbox_batch
 from .db.ingest import (
     PageState,
@@ -128,6 +127,8 @@ class Store:
 
     def migrate(self) -> None:
         """Bring the schema to the newest revision (idempotent, safe to race)."""
+        from .db import migrate as migrations  # Alembic: not loaded by page workers
+
         try:
             migrations.upgrade(self.engine)
         except SQLAlchemyError as exc:

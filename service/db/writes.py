@@ -6,6 +6,12 @@ queues them (`execute`, the `Session.execute` shape) and `flush` sends them in
 order.  On PostgreSQL they go in one libpq pipeline: one network round trip
 for all of them instead of one each (round trips, not work, bound ingest
 there).  Elsewhere they run one after the other, exactly as queued.
+`flush(commit=True)` (the last flush of a transaction) sends the COMMIT in that
+same pipeline.
+
+`read` is the same idea for reads whose parameters are all known up front: on
+PostgreSQL their statements go in one pipeline (with the transaction's BEGIN,
+when they are its first), one round trip for all of them.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
@@ -30,14 +37,20 @@ class Writes:
         """Queue `statement` (with a list of `params`: an executemany)."""
         self._queued.append((statement, params))
 
-    def flush(self) -> None:
-        """Send everything queued, in order; errors surface here, as SQLAlchemy errors."""
+    def flush(self, *, commit: bool = False) -> None:
+        """Send everything queued, in order; errors surface here, as SQLAlchemy errors.
+
+        With `commit` (PostgreSQL; the transaction's last statement must have been
+        queued), the COMMIT goes in the same pipeline: the session's own commit then
+        finds the transaction done and sends nothing.  Elsewhere the session commits.
+        """
         queued, self._queued = self._queued, []
-        if not queued:
+        conn = self.session.connection()
+        postgresql = conn.dialect.name == "postgresql"
+        if not queued and not (commit and postgresql):
             return
         # Core statements only: straight to the connection, past the ORM's execute path.
-        conn = self.session.connection()
-        if conn.dialect.name != "postgresql" or len(queued) == 1:
+        if not postgresql or (len(queued) == 1 and not commit):
             for statement, params in queued:
                 conn.execute(statement, params)
             return
@@ -48,8 +61,83 @@ class Writes:
             with driver.pipeline():  # type: ignore[union-attr]
                 for statement, params in queued:
                     conn.execute(statement, params)
+                if commit:
+                    driver.commit()  # type: ignore[union-attr]
         except psycopg.Error as exc:  # raised at the pipeline's sync, outside SQLAlchemy
             raise DBAPIError(f"{len(queued)} batched writes", None, exc) from exc
+
+
+Query = tuple[Executable, dict[str, Any]]
+
+
+def read(session: Session, queries: Sequence[Query]) -> list[list[Any]]:
+    """The rows (tuples, by position) of each of `queries`, run in order.
+
+    On PostgreSQL they are sent in one pipeline: one round trip for all of them.
+    Each statement is compiled once (bind and result processing as SQLAlchemy's
+    own); an error surfaces as a SQLAlchemy error.  Elsewhere: one execute each.
+    """
+    conn = session.connection()
+    if conn.dialect.name != "postgresql" or len(queries) == 0:
+        return [conn.execute(q, p).all() for q, p in queries]
+    import psycopg
+
+    driver: Any = conn.connection.driver_connection
+    cursors = []
+    try:
+        with driver.pipeline():
+            for statement, params in queries:
+                compiled = _compiled(statement, conn.dialect)
+                cur = driver.cursor()
+                cur.execute(compiled.sql, compiled.params(params))
+                cursors.append((cur, compiled))
+            # the pipeline's exit syncs: every result is in when it ends
+        return [compiled.rows(cur.fetchall() if cur.description is not None else [])
+                for cur, compiled in cursors]
+    except psycopg.Error as exc:
+        raise DBAPIError(f"{len(queries)} pipelined reads", None, exc) from exc
+    finally:
+        for cur, _ in cursors:
+            cur.close()
+
+
+class _Compiled:
+    """A statement compiled for the driver: its SQL, and SQLAlchemy's bind and result
+    processors (so values come back as `conn.execute` would give them)."""
+
+    def __init__(self, statement: Executable, dialect: Dialect) -> None:
+        compiled: Any = statement.compile(dialect=dialect)
+        self.sql: str = compiled.string
+        self._compiled = compiled
+        self._binds: dict[str, Any] = dict(compiled._bind_processors)
+        self._results = [rc.type._cached_result_processor(dialect, None)
+                         for rc in compiled._result_columns]
+
+    def params(self, given: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = self._compiled.construct_params(given)
+        for name, process in self._binds.items():
+            if name in out and out[name] is not None:
+                out[name] = process(out[name])
+        return out
+
+    def rows(self, raw: list[Any]) -> list[Any]:
+        procs = self._results
+        if not raw or not any(procs) or len(procs) != len(raw[0]):
+            return raw
+        return [tuple(v if p is None else p(v) for p, v in zip(procs, r, strict=True))
+                for r in raw]
+
+
+_COMPILED: dict[tuple[int, str], tuple[Executable, _Compiled]] = {}
+
+
+def _compiled(statement: Executable, dialect: Dialect) -> _Compiled:
+    key = (id(statement), dialect.name)
+    hit = _COMPILED.get(key)
+    if hit is None or hit[0] is not statement:
+        hit = (statement, _Compiled(statement, dialect))
+        _COMPILED[key] = hit  # keeps the statement alive: its id is not reused
+    return hit[1]
 
 
 Target = Session | Writes
