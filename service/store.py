@@ -33,6 +33,7 @@ from parsers.figures.model import Conversion, Figure
 from .alerts import Change, PendingAlert
 from .db import outbox_batch
 from .db.ingest import (
+    PRIORS_OF_URL,
     PageState,
     add_alerts,
     apply_page_diff,
@@ -42,6 +43,7 @@ from .db.ingest import (
     page_columns,
     page_state_of,
     parse_counts,
+    priors_of_rows,
     push_count,
     store_version,
 )
@@ -68,13 +70,16 @@ from .db.records import (
 )
 from .db.session import WriterQueue, make_engine, session_factory
 from .db.tracks import (
+    ACTIVE_SEEN_OF_URL,
+    TRACKS_OF_URL,
     advance,
     alert_changes,
     levels_of,
     load_sightings_unchanged,
     sightings_of_diff,
+    sightings_of_rows,
 )
-from .db.writes import Writes
+from .db.writes import Query, Writes, read
 from .diff import diff_page, key_figures, page_changes
 from .errors import StoreError
 from .settings import RuleConfig, SourceConfig
@@ -102,6 +107,10 @@ class Store:
         self._serial: AbstractContextManager[object] = (
             WriterQueue(self.engine.url.database) if self.engine.dialect.name == "sqlite"
             else nullcontext())
+        # PostgreSQL: a page's reads go in as few pipelines as their keys allow, new ids
+        # come from the sequences with the first read, and the COMMIT rides with the
+        # writes (see `_read_source`): round trips, not work, bound a page there.
+        self._pg = self.engine.dialect.name == "postgresql"
 
     def close(self) -> None:
         self.engine.dispose()
@@ -196,7 +205,7 @@ class Store:
             raise ValueError(f"outcome must be 'failed' or 'parse_suspect', not {outcome!r}")
         with self._tx(f"record failure of {source} {url}") as session:
             writes = Writes(session)
-            src, _ = _read_source(session, source, url, at, _SOURCE)
+            src, _, _ = _read_source(session, source, url, at, _SOURCE)
             writes.execute(_INSERT_FETCH, [{"source_id": src.id, "url": url, "started_at": at,
                                             "status": status, "outcome": outcome,
                                             "elapsed": elapsed, "error": error}])
@@ -211,7 +220,7 @@ class Store:
             count = int(v["consecutive_suspects"] if outcome == "parse_suspect"
                         else v["consecutive_failures"])
             _write_source(writes, src, ops)
-            writes.flush()
+            writes.flush(commit=True)
             return count
 
     def record_unchanged(self, *, source: str, url: str, at: datetime, status: int,
@@ -224,7 +233,9 @@ class Store:
         """
         with self._tx(f"record unchanged {source} {url}") as session:
             writes = Writes(session)  # sent together once all reads are done
-            src, page_id = _read_source(session, source, url, at, _SOURCE_AND_PAGE_ID)
+            with_rows = (ACTIVE_SEEN_OF_URL, TRACKS_OF_URL) if self._pg and rules else ()
+            src, page_id, (seen_rows, track_rows) = _read_source(
+                session, source, url, at, _SOURCE_AND_PAGE_ID, with_rows)
             fetch = {"source_id": src.id, "url": url, "started_at": at, "status": status,
                      "outcome": "unchanged", "elapsed": elapsed}
             fetch_id: int | None = None  # inserted at once only when changes name it
@@ -233,9 +244,11 @@ class Store:
                 writes.execute(_UPDATE_PAGE, [{"b_id": page_id, "last_fetched_at": at}])
                 writes.execute(_SEEN_AGAIN, [{"b_page_id": page_id, "b_at": at}])
                 if rules:
-                    sightings = load_sightings_unchanged(session, page_id)
+                    sightings = (sightings_of_rows(seen_rows) if seen_rows is not None
+                                 else load_sightings_unchanged(session, page_id))
                     confirmed = advance(session, page_id, sightings, levels=levels_of(rules),
-                                        at=at, source=source, url=url, writes=writes)
+                                        at=at, source=source, url=url, writes=writes,
+                                        loaded=track_rows)
                     if any(confirmed.values()):  # else no change, no alert: nothing to add
                         fetch_id = _add_fetch(session, fetch)
                         result = alert_changes(session, rules, confirmed, [], at=at,
@@ -245,7 +258,7 @@ class Store:
                 writes.execute(_INSERT_FETCH, [fetch])
             _succeeded(src.values, at)
             _write_source(writes, src, ops)
-            writes.flush()
+            writes.flush(commit=True)
             return result
 
     def ingest(self, *, source: str, url: str, at: datetime, figures: Sequence[Figure],
@@ -265,25 +278,34 @@ class Store:
         keyed = key_figures(figures)
         compressed = compress_body(body)
         with self._tx(f"ingest {source} {url}") as session:
-            src, page = _read_source(session, source, url, at, _SOURCE_AND_PAGE)
-            fetch_id = _add_fetch(session, {"source_id": src.id, "url": url, "started_at": at,
-                                            "status": status, "outcome": "ok",
-                                            "bytes": len(body), "elapsed": elapsed,
-                                            "figures": len(figures)})
-            baseline = page is None
             writes = Writes(session)  # sent together once all reads are done
+            with_rows = (PRIORS_OF_URL, TRACKS_OF_URL) if self._pg else ()
+            src, page, (prior_rows, track_rows) = _read_source(
+                session, source, url, at, _SOURCE_AND_PAGE_PG if self._pg else _SOURCE_AND_PAGE,
+                with_rows)
+            fetch = {"source_id": src.id, "url": url, "started_at": at, "status": status,
+                     "outcome": "ok", "bytes": len(body), "elapsed": elapsed,
+                     "figures": len(figures)}
+            if src.fetch_id is not None:  # from the sequence: the INSERT can wait
+                fetch_id = src.fetch_id
+                writes.execute(_INSERT_FETCH, [{"id": fetch_id, **fetch}])
+            else:
+                fetch_id = _add_fetch(session, fetch)
+            baseline = page is None
             page = _save_page(writes, src.id, page, url=url, at=at, etag=etag,
                               last_modified=last_modified, content_hash=content_hash,
-                              figures=len(figures))
+                              figures=len(figures), new_id=src.page_id)
             store_version(writes, page, at=at, size=len(body), compressed=compressed,
                           content_hash=content_hash, keep_versions=keep_versions)
 
-            priors, placed = ([], {}) if baseline else load_priors(session, page.id)
+            priors, placed = (([], {}) if baseline
+                              else priors_of_rows(prior_rows) if prior_rows is not None
+                              else load_priors(session, page.id))
             diff = diff_page(priors, keyed)
             apply_page_diff(writes, page.id, diff, at=at, fetch_id=fetch_id, placed=placed)
             confirmed = advance(session, page.id, sightings_of_diff(diff, keyed),
                                 levels=levels_of(rules), at=at, source=source, url=url,
-                                baseline=baseline, writes=writes)
+                                baseline=baseline, writes=writes, loaded=track_rows)
             position = {id(k): i for i, k in enumerate(keyed)}
             changed = diff.changed
             moved = sorted([p.current for p in changed] + diff.new,
@@ -306,7 +328,7 @@ class Store:
                                    fetch_id=fetch_id, baseline=baseline, writes=writes)
             _succeeded(src.values, at)
             _write_source(writes, src, ops)
-            writes.flush()
+            writes.flush(commit=True)
             return result
 
     # -- the outbox --------------------------------------------------------------------------
@@ -509,12 +531,18 @@ _SOURCE_AND_PAGE_ID = (sa.select(*_SOURCE_COLUMNS, _pages.c.id)
 _SOURCE_AND_PAGE = (sa.select(*_SOURCE_COLUMNS, *page_columns())
                     .outerjoin(_pages, _PAGE_OF_SOURCE)
                     .where(_sources.c.name == sa.bindparam("name")))
+# PostgreSQL: the ids a page's first writes need, drawn with the first read, so the fetch
+# (and a new page) need not be inserted alone to learn theirs.
+_SOURCE_AND_PAGE_PG = _SOURCE_AND_PAGE.add_columns(
+    sa.func.nextval("fetches_id_seq"),
+    sa.case((_pages.c.id.is_(None), sa.func.nextval("pages_id_seq"))))
 _INSERT_SOURCE = sa.insert(_sources).returning(_sources.c.id)
 _UPDATE_SOURCE = sa.update(_sources).where(_sources.c.id == sa.bindparam("b_id"))
 _INSERT_FETCH = sa.insert(_fetches).inline()  # no implicit RETURNING: it may be queued
 _INSERT_FETCH_ID = sa.insert(_fetches).returning(_fetches.c.id)
 _UPDATE_PAGE = sa.update(_pages).where(_pages.c.id == sa.bindparam("b_id"))
 _INSERT_PAGE = sa.insert(_pages).returning(_pages.c.id)
+_INSERT_PAGE_WITH_ID = sa.insert(_pages).inline()
 _SEEN_AGAIN = (sa.update(_obs)
                .where(_obs.c.page_id == sa.bindparam("b_page_id"), _obs.c.active)
                .values(last_seen_at=sa.bindparam("b_at", type_=_obs.c.last_seen_at.type)))
@@ -528,15 +556,32 @@ class _SourceRow:
     id: int
     stored: dict[str, Any]
     values: dict[str, Any]
+    fetch_id: int | None = None  # PostgreSQL: drawn for this fetch by the first read
+    page_id: int | None = None  # PostgreSQL: drawn for a page fetched for the first time
 
 
 def _read_source(session: Session, name: str, url: str, at: datetime,
-                 query: sa.Select[Any]) -> tuple[_SourceRow, Any]:
+                 query: sa.Select[Any], with_rows: Sequence[sa.Select[Any]] = ()
+                 ) -> tuple[_SourceRow, Any, tuple[list[Any] | None, ...]]:
     """The source row and, by `query`, nothing more, its page's id, or its `PageState`
     (None: the page's first fetch), in one query.  A source not synced from config yet is
-    created on first use; its first use dates it (`first_seen_at`)."""
+    created on first use; its first use dates it (`first_seen_at`).
+
+    `with_rows` (PostgreSQL; queries on `:name` and `:url`) are sent in the same pipeline:
+    their rows come back third (None for each when there are none to send, so the
+    caller reads by page id).  `_SOURCE_AND_PAGE_PG` also draws the fetch's id, and the
+    page's when it is new.
+    """
     conn = session.connection()
-    row = conn.execute(query, {"name": name, "url": url}).first()
+    params = {"name": name, "url": url}
+    if conn.dialect.name == "postgresql":  # one pipeline, with the transaction's BEGIN
+        queries: list[Query] = [(query, params), *((q, params) for q in with_rows)]
+        first, *rest = read(session, queries)
+        row = first[0] if first else None
+        extra: tuple[list[Any] | None, ...] = tuple(rest) if with_rows else (None, None)
+    else:
+        row = conn.execute(query, params).first()
+        extra = (None, None)
     if row is None:
         stored: dict[str, Any] = {
             "name": name, "url": url, "every_seconds": _seconds(DEFAULT_EVERY), "enabled": True,
@@ -555,9 +600,13 @@ def _read_source(session: Session, name: str, url: str, at: datetime,
         src = _SourceRow(row[0], stored, dict(stored))
         if stored["first_seen_at"] is None:
             src.values["first_seen_at"] = at
-        page = row[n] if query is _SOURCE_AND_PAGE_ID else (
-            None if query is _SOURCE else page_state_of(row[n:]))
-    return src, page
+        if query is _SOURCE_AND_PAGE_PG:
+            page = page_state_of(row[n:n + 4])
+            src.fetch_id, src.page_id = row[n + 4], row[n + 5]
+        else:
+            page = row[n] if query is _SOURCE_AND_PAGE_ID else (
+                None if query is _SOURCE else page_state_of(row[n:]))
+    return src, page, extra
 
 
 def _write_source(writes: Writes, src: _SourceRow, update: OpsUpdate | None
@@ -591,15 +640,19 @@ def _add_fetch(session: Session, values: dict[str, Any]) -> int:
 
 def _save_page(writes: Writes, source_id: int, page: PageState | None, *, url: str,
                at: datetime, etag: str | None, last_modified: str | None,
-               content_hash: str, figures: int) -> PageState:
-    """Insert the page on its first fetch (now: its id is needed), else queue the update
-    of its validators and figure counts."""
+               content_hash: str, figures: int, new_id: int | None = None) -> PageState:
+    """Insert the page on its first fetch (now: its id is needed, unless `new_id` was drawn
+    for it: then queued), else queue the update of its validators and figure counts."""
     values = {"etag": etag, "last_modified": last_modified, "content_hash": content_hash,
               "last_fetched_at": at,
               "recent_figure_counts": push_count(page.recent_counts if page else (), figures)}
     if page is not None:
         writes.execute(_UPDATE_PAGE, [{"b_id": page.id, **values}])
         return page
+    if new_id is not None:
+        writes.execute(_INSERT_PAGE_WITH_ID, [{"id": new_id, "source_id": source_id, "url": url,
+                                               "first_fetched_at": at, **values}])
+        return PageState(new_id, None, 0)
     writes.flush()
     page_id = writes.session.connection().execute(
         _INSERT_PAGE, {"source_id": source_id, "url": url, "first_fetched_at": at, **values}

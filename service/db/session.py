@@ -3,7 +3,8 @@
 SQLite gets WAL (readers do not block the writer), a busy timeout (a second
 process waits instead of failing), foreign keys, and `BEGIN IMMEDIATE`
 transactions: the driver's own lazy BEGIN would let a transaction that read
-first fail later when it tries to write.  PostgreSQL needs nothing special.
+first fail later when it tries to write.  PostgreSQL connections are checked
+when taken from the pool (`_pg_setup`) without a round trip of their own.
 
 SQLite has one writer at a time.  `WriterQueue` makes the others wait their
 turn in a queue rather than in SQLite's busy handler, which polls with sleeps
@@ -16,7 +17,9 @@ from __future__ import annotations
 
 import fcntl
 import os
+import select
 import threading
+import time
 from types import TracebackType
 from typing import Any
 
@@ -28,6 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ..errors import StoreError
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+PING_AFTER_IDLE_SECONDS = 30.0  # a pooled connection idle this long is pinged on checkout
 
 
 def make_engine(database_url: str, **kwargs: Any) -> Engine:
@@ -40,7 +44,8 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
         url = url.set(drivername="postgresql+psycopg")  # the driver we ship
     if url.get_backend_name() == "sqlite":
         kwargs.setdefault("connect_args", {}).setdefault("check_same_thread", False)
-    else:
+    ping = url.get_backend_name() != "postgresql" or "pool_pre_ping" in kwargs
+    if url.get_backend_name() != "sqlite" and ping:
         kwargs.setdefault("pool_pre_ping", True)
     try:
         engine = sa.create_engine(url, **kwargs)
@@ -48,7 +53,41 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
         raise StoreError(f"cannot use database_url {url.render_as_string()}: {exc}") from exc
     if engine.dialect.name == "sqlite":
         _sqlite_setup(engine)
+    elif not ping:
+        _pg_setup(engine)
     return engine
+
+
+def _pg_setup(engine: Engine) -> None:
+    """A checkout check instead of `pool_pre_ping`'s `SELECT 1`, a round trip per
+    transaction (a page's ingest is three): an idle connection whose server went
+    away (restart, idle timeout) has something to read, its termination notice or
+    EOF, so one zero-timeout poll of its socket finds it; one idle longer than
+    `PING_AFTER_IDLE_SECONDS` (a silent network) is still pinged.  A dead one is
+    replaced before use, as `pool_pre_ping` would."""
+
+    @sa.event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
+        record.info["checked_in"] = time.monotonic()
+
+    @sa.event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.pop("checked_in", None)
+        if since is None:  # a new connection
+            return
+        try:
+            if dbapi_conn.closed or dbapi_conn.pgconn.status != 0:  # CONNECTION_OK
+                raise sa.exc.DisconnectionError("connection closed")
+            poller = select.poll()  # not select(): a descriptor may be above FD_SETSIZE
+            poller.register(dbapi_conn.fileno(), select.POLLIN)
+            if poller.poll(0):
+                raise sa.exc.DisconnectionError("server sent to an idle connection")
+            if time.monotonic() - since > PING_AFTER_IDLE_SECONDS:
+                engine.dialect.do_ping(dbapi_conn)
+        except sa.exc.DisconnectionError:
+            raise
+        except Exception as exc:  # whatever the driver raises: reconnect
+            raise sa.exc.DisconnectionError(str(exc)) from exc
 
 
 def _sqlite_setup(engine: Engine) -> None:

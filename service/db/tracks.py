@@ -24,7 +24,7 @@ from ..keys import series_key
 from ..rules import build_alerts
 from ..settings import RuleConfig
 from .facts import StoredSeriesFacts
-from .ingest import add_alerts, add_changes, other_statements_of
+from .ingest import add_alerts, add_changes, other_statements_of, page_id_of_url
 from .models import FigureTrack, Observation
 from .records import IngestResult
 from .writes import Target, Writes
@@ -90,12 +90,21 @@ _ACTIVE_SEEN = (sa.select(*_SEEN_COLUMNS)
                 .order_by(_obs.c.id))
 
 
+ACTIVE_SEEN_OF_URL = (sa.select(*_SEEN_COLUMNS)
+                      .where(_obs.c.page_id == page_id_of_url(), _obs.c.active)
+                      .order_by(_obs.c.id))
+
+
 def load_sightings_unchanged(session: Session, page_id: int) -> list[Sighting]:
     """`sightings_unchanged` of the page's active observations, read for just that: no
     `Prior` (whose masked sentence only the diff needs) is built."""
+    return sightings_of_rows(session.connection().execute(_ACTIVE_SEEN, {"page_id": page_id}))
+
+
+def sightings_of_rows(rows: Iterable[Any]) -> list[Sighting]:
+    """`load_sightings_unchanged` of rows of `_ACTIVE_SEEN` (or `ACTIVE_SEEN_OF_URL`)."""
     out = []
-    for key, value, unit, low, high, cv, cu, sentence, entity, metric, period in (
-            session.connection().execute(_ACTIVE_SEEN, {"page_id": page_id})):
+    for key, value, unit, low, high, cv, cu, sentence, entity, metric, period in rows:
         seen = Seen(Quantity(value, unit, low, high, cv, cu), sentence, entity, metric, period)
         out.append(Sighting(key, seen, key, seen))
     return out
@@ -135,18 +144,20 @@ class _TrackWrites:
 
 def advance(session: Session, page_id: int, sightings: Sequence[Sighting], *,
             levels: Iterable[int], at: datetime, source: str, url: str,
-            baseline: bool = False, writes: Target | None = None
-            ) -> dict[int, list[Confirmed]]:
+            baseline: bool = False, writes: Target | None = None,
+            loaded: Iterable[Any] | None = None) -> dict[int, list[Confirmed]]:
     """Move every track of the page one fetch on; return the confirmed changes per level.
 
     A missing track starts confirmed at the figure's previous value (or absent),
     so tracks appear lazily for pages stored before this table existed and for
     a level a new rule introduces.  On the baseline every figure starts confirmed
     (and the page has no tracks yet: nothing to read).  The tracks are written to
-    `writes` (default: the session).
+    `writes` (default: the session).  `loaded`: the page's tracks already read (rows of
+    `TRACKS_OF_URL`).
     """
     wanted = sorted(set(levels) | {1})
-    rows = [] if baseline else _load(session, page_id)
+    rows = ([] if baseline else _rows(loaded) if loaded is not None
+            else _load(session, page_id))
     pending = _TrackWrites()
     for r in rows:
         if r.level not in wanted:
@@ -162,14 +173,20 @@ def advance(session: Session, page_id: int, sightings: Sequence[Sighting], *,
 
 _LOAD = (sa.select(_tracks.c.id, _tracks.c.level, *(_tracks.c[name] for name in _STATE))
          .where(_tracks.c.page_id == sa.bindparam("page_id")).order_by(_tracks.c.id))
+TRACKS_OF_URL = (sa.select(_tracks.c.id, _tracks.c.level, *(_tracks.c[name] for name in _STATE))
+                 .where(_tracks.c.page_id == page_id_of_url()).order_by(_tracks.c.id))
 _UPDATE = sa.update(_tracks).where(_tracks.c.id == sa.bindparam("b_id"))
 _DELETE = sa.delete(_tracks).where(_tracks.c.id.in_(sa.bindparam("b_ids", expanding=True)))
 _INSERT = sa.insert(_tracks).inline()
 
 
 def _load(session: Session, page_id: int) -> list[_Row]:
+    return _rows(session.connection().execute(_LOAD, {"page_id": page_id}))
+
+
+def _rows(loaded: Iterable[Any]) -> list[_Row]:
     out = []
-    for r in session.connection().execute(_LOAD, {"page_id": page_id}):
+    for r in loaded:
         stored = dict(zip(_STATE, r[2:], strict=True))
         out.append(_Row(r[0], r[1], stored, dict(stored)))
     return out

@@ -17,7 +17,7 @@ when they are its first), one round trip for all of them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
@@ -61,8 +61,8 @@ class Writes:
             with driver.pipeline():  # type: ignore[union-attr]
                 for statement, params in queued:
                     conn.execute(statement, params)
-                if commit:
-                    driver.commit()  # type: ignore[union-attr]
+                if commit:  # as a statement: `commit()` would sync once more
+                    driver.execute("COMMIT")  # type: ignore[union-attr]
         except psycopg.Error as exc:  # raised at the pipeline's sync, outside SQLAlchemy
             raise DBAPIError(f"{len(queued)} batched writes", None, exc) from exc
 
@@ -79,7 +79,7 @@ def read(session: Session, queries: Sequence[Query]) -> list[list[Any]]:
     """
     conn = session.connection()
     if conn.dialect.name != "postgresql" or len(queries) == 0:
-        return [conn.execute(q, p).all() for q, p in queries]
+        return [list(conn.execute(q, p).all()) for q, p in queries]
     import psycopg
 
     driver: Any = conn.connection.driver_connection
@@ -92,8 +92,8 @@ def read(session: Session, queries: Sequence[Query]) -> list[list[Any]]:
                 cur.execute(compiled.sql, compiled.params(params))
                 cursors.append((cur, compiled))
             # the pipeline's exit syncs: every result is in when it ends
-        return [compiled.rows(cur.fetchall() if cur.description is not None else [])
-                for cur, compiled in cursors]
+        return [compiled.rows(cur.fetchall(), cur.description)
+                if cur.description is not None else [] for cur, compiled in cursors]
     except psycopg.Error as exc:
         raise DBAPIError(f"{len(queries)} pipelined reads", None, exc) from exc
     finally:
@@ -106,12 +106,13 @@ class _Compiled:
     processors (so values come back as `conn.execute` would give them)."""
 
     def __init__(self, statement: Executable, dialect: Dialect) -> None:
-        compiled: Any = statement.compile(dialect=dialect)
+        compiled: Any = cast(Any, statement).compile(dialect=dialect)
         self.sql: str = compiled.string
         self._compiled = compiled
+        self._dialect = dialect
         self._binds: dict[str, Any] = dict(compiled._bind_processors)
-        self._results = [rc.type._cached_result_processor(dialect, None)
-                         for rc in compiled._result_columns]
+        self._types = [rc.type for rc in compiled._result_columns]
+        self._results: dict[tuple[Any, ...], list[Any]] = {}  # by the columns' type codes
 
     def params(self, given: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = self._compiled.construct_params(given)
@@ -120,9 +121,16 @@ class _Compiled:
                 out[name] = process(out[name])
         return out
 
-    def rows(self, raw: list[Any]) -> list[Any]:
-        procs = self._results
-        if not raw or not any(procs) or len(procs) != len(raw[0]):
+    def rows(self, raw: list[Any], description: Sequence[Any]) -> list[Any]:
+        if not raw or len(self._types) != len(description):
+            return raw
+        codes = tuple(d[1] for d in description)
+        procs = self._results.get(codes)
+        if procs is None:
+            procs = self._results[codes] = [
+                t._cached_result_processor(self._dialect, code)
+                for t, code in zip(self._types, codes, strict=True)]
+        if not any(procs):
             return raw
         return [tuple(v if p is None else p(v) for p, v in zip(procs, r, strict=True))
                 for r in raw]
@@ -135,6 +143,8 @@ def _compiled(statement: Executable, dialect: Dialect) -> _Compiled:
     key = (id(statement), dialect.name)
     hit = _COMPILED.get(key)
     if hit is None or hit[0] is not statement:
+        if len(_COMPILED) >= 1024:  # built-once statements: never near this in practice
+            _COMPILED.clear()
         hit = (statement, _Compiled(statement, dialect))
         _COMPILED[key] = hit  # keeps the statement alive: its id is not reused
     return hit[1]
