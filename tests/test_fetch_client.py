@@ -87,6 +87,17 @@ async def test_answers_without_a_kept_body_leave_the_connection_reusable(
     assert len({s.peer for s in fetch_server.seen(page) + fetch_server.seen(gone)}) == 1
 
 
+async def test_no_cookie_is_kept_between_fetches(fetch_server: FetchServer,
+                                                 make_fetcher: Callable[..., Fetcher]) -> None:
+    """One source's cookies never change what another fetch (of any source) sends."""
+    url = fetch_server.route(Reply(body=b"page", headers={"Set-Cookie": "session=abc; Path=/"}))
+    fetcher = make_fetcher()
+    await fetcher.fetch(url)
+    await fetcher.fetch(url)
+    assert [s.headers.get("cookie") for s in fetch_server.seen(url)] == [None, None]
+    assert fetch_server.seen(url)[1].headers["accept-encoding"] == "gzip, deflate"
+
+
 async def test_304_with_last_modified(fetch_server: FetchServer,
                                       make_fetcher: Callable[..., Fetcher]) -> None:
     stamp = "Tue, 24 Nov 2026 08:00:00 GMT"
