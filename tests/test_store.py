@@ -309,3 +309,24 @@ def test_replicas_ingesting_one_new_series_at_once(store: Store) -> None:
         r.close()
     assert errors == []
     assert len(store.history("NVIDIA", "market_cap", "2024")) == 4
+
+
+def test_cross_source_reads_take_each_series_newest_statements_up_to_a_bound(
+        store: Store) -> None:
+    """However many sources repeat a figure, a page's conflict check reads a bounded number."""
+    from service.db.ingest import other_statements_of
+
+    for i in range(5):
+        store.ingest(source=f"s{i}", url=f"https://s{i}.example/", at=at(i),
+                     figures=[fig(100 + i, f"China made {100 + i} AI deals in 2023.",
+                                  unit="count", entity="China", metric="deal_count",
+                                  period="2023")],
+                     body=b"%d" % i, content_hash=f"h{i}", etag=None, last_modified=None,
+                     status=200, rules=(), keep_versions=1)
+    key = ("China", "deal_count", "2023")
+    with store._sessions.begin() as session:
+        everyone = other_statements_of(session, [key], "s0")[key]
+        newest = other_statements_of(session, [key], "s0", limit=2)[key]
+    assert [s.source for s in everyone] == ["s4", "s3", "s2", "s1"]
+    assert [s.source for s in newest] == ["s4", "s3"]
+    assert [s.quantity.value for s in newest] == [Decimal(104), Decimal(103)]

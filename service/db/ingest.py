@@ -42,7 +42,7 @@ from .writes import Query, Target, read
 
 ZLIB_LEVEL = 1  # measured on the bench pages: 0.37 ms and 40% of the size; level 6: 0.87 ms, 37%
 RECENT_COUNTS_KEPT = 5  # figure counts of a page's last `ok` fetches (parser health)
-OTHER_STATEMENTS_READ = 100  # per series: the newest statements of other sources compared
+OTHER_STATEMENTS_READ = 1000  # per series: the newest statements of other sources compared
 
 _obs = cast(sa.Table, Observation.__table__)
 _versions = cast(sa.Table, PageVersion.__table__)
