@@ -81,7 +81,8 @@ async def soak(args: argparse.Namespace) -> int:
         async with WebhookReceiver(SECRET, on_receive=on_receive) as receiver:
             config = write_config(work / "figwatch.toml", db,
                                   [(f"soak{i:05}", farm.url(i)) for i in range(farm.n)],
-                                  every=args.every, hook_url=receiver.url, timeout=20)
+                                  every=args.every, hook_url=receiver.url, timeout=20,
+                                  extra=f"parse_workers = {args.parse_workers}")
             run = Replica(config, work / "run.log", "--log-level", "WARNING")
             try:
                 return await _run(args, run, farm, rng, arrivals, ids)
@@ -186,6 +187,8 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=5, help="pages edited per step")
     parser.add_argument("--change-every", type=float, default=5.0, help="seconds per step")
     parser.add_argument("--database-url", default=None, help="default: SQLite in a temp dir")
+    parser.add_argument("--parse-workers", type=int, default=0,
+                        help="page worker processes of `figwatch run` (default 0)")
     sys.exit(asyncio.run(soak(parser.parse_args())))
 
 
