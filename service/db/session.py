@@ -102,7 +102,7 @@ def _sqlite_setup(engine: Engine) -> None:
             cur.execute("PRAGMA foreign_keys = ON")
             cur.execute("PRAGMA synchronous = NORMAL")
             # A checkpoint syncs the file while the writer waits: one per 64 MB of
-            # WAL rather than the default 4 MB (cycle 1 of bench/cycle.py: ~+8%).
+            # WAL rather than the default 4 MB.
             cur.execute(f"PRAGMA wal_autocheckpoint = {SQLITE_WAL_CHECKPOINT_PAGES}")
         finally:
             cur.close()
