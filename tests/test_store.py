@@ -8,6 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+import sqlalchemy as sa
 
 from parsers.figures.model import Figure
 from service.errors import StoreError
@@ -269,6 +270,16 @@ def test_sync_sources_creates_updates_and_disables(store: Store) -> None:
     health = {h.name: h for h in store.source_health()}
     assert health["a"].url.endswith("?v=2") and health["a"].every_seconds == 1800
     assert health["a"].enabled and not health["b"].enabled
+    store.sync_sources([SourceConfig(name="b", url=URL_B)], at=at(1))  # back, dated now
+    (b,) = [s for s in store.ops_states() if s.name == "b"]
+    assert b.enabled and b.first_seen_at == at(1)
+    statements: list[str] = []
+    sa.event.listen(store.engine, "before_cursor_execute",
+                    lambda *args: statements.append(args[2]))
+    store.sync_sources([SourceConfig(name="b", url=URL_B)], at=at(2))  # nothing changed
+    assert not [s for s in statements if s.lstrip().upper().startswith(("UPDATE", "INSERT"))]
+    (b,) = [s for s in store.ops_states() if s.name == "b"]
+    assert b.first_seen_at == at(1)
 
 
 def test_failed_ingest_loses_nothing_and_writes_nothing(store: Store) -> None:
