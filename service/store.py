@@ -411,13 +411,14 @@ class Store:
 
     def ops_state(self, source: str) -> OpsState | None:
         with self._tx(f"read ops state of {source}") as session:
-            src = session.scalars(sa.select(Source).where(Source.name == source)).first()
-            return None if src is None else _ops_state(src)
+            row = session.execute(_OPS_STATES.where(_sources.c.name == source)).first()
+            return None if row is None else _ops_of(dict(zip(_OPS_COLUMNS, row, strict=True)))
 
     def ops_states(self) -> list[OpsState]:
+        """Every source's ops state, by name (Core rows: a cycle's stale check reads them all)."""
         with self._tx("read ops states") as session:
-            return [_ops_state(s) for s in session.scalars(sa.select(Source)
-                                                           .order_by(Source.name))]
+            return [_ops_of(dict(zip(_OPS_COLUMNS, row, strict=True)))
+                    for row in session.execute(_OPS_STATES)]
 
     def update_ops(self, source: str, update: OpsUpdate) -> list[PendingAlert]:
         """Apply `update` to a source's ops state and queue its alerts, in one transaction.
@@ -536,6 +537,7 @@ _WRITTEN = ("last_success_at", "first_seen_at", "consecutive_failures", "consecu
             "last_error", "alerted_errors", "suspect_alerted", "stale_alerted_at", "next_due_at")
 _SOURCE_COLUMNS = (_sources.c.id, *(_sources.c[c] for c in _OPS_COLUMNS),
                    _sources.c.next_due_at)
+_OPS_STATES = sa.select(*(_sources.c[c] for c in _OPS_COLUMNS)).order_by(_sources.c.name)
 _PAGE_OF_SOURCE = sa.and_(_pages.c.source_id == _sources.c.id,
                           _pages.c.url == sa.bindparam("url"))
 _SOURCE = sa.select(*_SOURCE_COLUMNS).where(_sources.c.name == sa.bindparam("name"))
