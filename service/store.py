@@ -185,17 +185,15 @@ class Store:
         sources instead of one per page before its fetch.
         """
         names = sorted(set(sources))
-        pages = cast(sa.Table, Page.__table__)
-        sources_t = cast(sa.Table, Source.__table__)
         out: dict[tuple[str, str], KnownPage] = {}
         with self._tx("read known pages") as session:
             for start in range(0, len(names), KNOWN_PAGES_CHUNK):
                 rows = session.execute(
-                    sa.select(sources_t.c.name, pages.c.url, pages.c.etag,
-                              pages.c.last_modified, pages.c.content_hash,
-                              pages.c.recent_figure_counts)
-                    .join(sources_t, sources_t.c.id == pages.c.source_id)
-                    .where(sources_t.c.name.in_(names[start:start + KNOWN_PAGES_CHUNK])))
+                    sa.select(_sources.c.name, _pages.c.url, _pages.c.etag,
+                              _pages.c.last_modified, _pages.c.content_hash,
+                              _pages.c.recent_figure_counts)
+                    .join(_sources, _sources.c.id == _pages.c.source_id)
+                    .where(_sources.c.name.in_(names[start:start + KNOWN_PAGES_CHUNK])))
                 for name, url, etag, last_modified, content_hash, counts in rows:
                     out[(name, url)] = KnownPage(etag, last_modified, content_hash,
                                                  parse_counts(counts))
@@ -428,9 +426,13 @@ class Store:
         alert.  Unknown sources are left alone (no alerts).
         """
         with self._tx(f"update ops state of {source}") as session:
-            src = session.scalars(sa.select(Source).where(Source.name == source)
-                                  .with_for_update()).first()
-            return [] if src is None else _apply_ops(session, src, update)
+            row = session.execute(_SOURCE_FOR_UPDATE, {"name": source}).first()
+            if row is None:
+                return []
+            writes = Writes(session)
+            alerts = _write_source(writes, _source_row(row), update)
+            writes.flush()
+            return alerts
 
     def replay_fetches(self) -> list[ReplayFetch]:
         """Every `ok`/`unchanged` fetch of every page, oldest first, with the figures the
@@ -541,6 +543,7 @@ _OPS_STATES = sa.select(*(_sources.c[c] for c in _OPS_COLUMNS)).order_by(_source
 _PAGE_OF_SOURCE = sa.and_(_pages.c.source_id == _sources.c.id,
                           _pages.c.url == sa.bindparam("url"))
 _SOURCE = sa.select(*_SOURCE_COLUMNS).where(_sources.c.name == sa.bindparam("name"))
+_SOURCE_FOR_UPDATE = _SOURCE.with_for_update()  # PostgreSQL: one replica decides at a time
 _SOURCE_AND_PAGE_ID = (sa.select(*_SOURCE_COLUMNS, _pages.c.id)
                        .outerjoin(_pages, _PAGE_OF_SOURCE)
                        .where(_sources.c.name == sa.bindparam("name")))
@@ -611,10 +614,8 @@ def _read_source(session: Session, name: str, url: str, at: datetime,
         src, page = _SourceRow(int(source_id), stored, dict(stored)), None
     else:
         n = len(_SOURCE_COLUMNS)
-        stored = dict(zip(_OPS_COLUMNS, row[1:n - 1], strict=True))
-        stored["next_due_at"] = row[n - 1]
-        src = _SourceRow(row[0], stored, dict(stored))
-        if stored["first_seen_at"] is None:
+        src = _source_row(row)
+        if src.stored["first_seen_at"] is None:
             src.values["first_seen_at"] = at
         if query is _SOURCE_AND_PAGE_PG:
             page = page_state_of(row[n:n + 4])
@@ -623,6 +624,14 @@ def _read_source(session: Session, name: str, url: str, at: datetime,
             page = row[n] if query is _SOURCE_AND_PAGE_ID else (
                 None if query is _SOURCE else page_state_of(row[n:]))
     return src, page, extra
+
+
+def _source_row(row: Sequence[Any]) -> _SourceRow:
+    """The `_SourceRow` of a row that starts with `_SOURCE_COLUMNS`."""
+    n = len(_SOURCE_COLUMNS)
+    stored = dict(zip(_OPS_COLUMNS, row[1:n - 1], strict=True))
+    stored["next_due_at"] = row[n - 1]
+    return _SourceRow(row[0], stored, dict(stored))
 
 
 def _write_source(writes: Writes, src: _SourceRow, update: OpsUpdate | None
@@ -674,25 +683,6 @@ def _save_page(writes: Writes, source_id: int, page: PageState | None, *, url: s
         _INSERT_PAGE, {"source_id": source_id, "url": url, "first_fetched_at": at, **values}
     ).scalar_one()
     return PageState(int(page_id), None, 0)
-
-
-def _apply_ops(session: Session, src: Source, update: OpsUpdate | None) -> list[PendingAlert]:
-    """Run an ops policy on the source row; store its markers and queue its alerts."""
-    if update is None:
-        return []
-    session.flush()
-    new, alerts = update(_ops_state(src))
-    src.alerted_errors = list(new.alerted_errors) or None
-    src.suspect_alerted, src.stale_alerted_at = new.suspect_alerted, new.stale_alerted_at
-    add_alerts(session, alerts)
-    return alerts
-
-
-def _ops_state(s: Source) -> OpsState:
-    return OpsState(s.name, s.url, s.every_seconds, s.enabled, s.last_success_at,
-                    s.first_seen_at, s.consecutive_failures, s.consecutive_suspects,
-                    s.last_error, tuple(s.alerted_errors or ()), s.suspect_alerted,
-                    s.stale_alerted_at)
 
 
 def _figure_of(o: Observation) -> Figure:
