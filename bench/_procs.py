@@ -43,6 +43,25 @@ def cpu_seconds(pids: list[int]) -> dict[int, float]:
     return out
 
 
+def named(comm: str) -> list[int]:
+    """Pids of every process whose command name is `comm` (e.g. the postgres server's)."""
+    out = []
+    for path in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if path.read_text().strip() == comm:
+                out.append(int(path.parent.name))
+        except OSError:
+            continue
+    return out
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores have spent not idle since boot (from /proc/stat)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / _TICK
+
+
 def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
     """CPU seconds between two `cpu_seconds` readings; a process started since counts whole."""
     return sum(t - before.get(pid, 0.0) for pid, t in after.items())

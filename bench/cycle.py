@@ -7,7 +7,9 @@ A separate process serves distinct realistic pages (bench/pagegen.py) with
 ETags; cycle 1 fetches, parses, extracts and stores every page; cycle 2 finds
 every page unchanged (304).  Each backend runs in its own process tree (the
 service process and its page workers), so CPU and peak memory are that
-backend's, summed over the tree; the page server is not counted.
+backend's, summed over the tree; the page server is not counted there.  The
+whole machine's busy CPU and the postgres server's share of it are printed
+beside, since on two cores they compete with figwatch for the same time.
 """
 
 from __future__ import annotations
@@ -28,7 +30,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench._pg import fresh_database  # noqa: E402
-from bench._procs import PeakMemory, cpu_seconds, cpu_used, tree  # noqa: E402
+from bench._procs import (  # noqa: E402
+    PeakMemory,
+    cpu_seconds,
+    cpu_used,
+    machine_busy_seconds,
+    named,
+    tree,
+)
 
 
 def serve(pages: int) -> None:
@@ -108,9 +117,14 @@ async def measure(base: str, pages: int, database_url: str) -> dict[str, float]:
         async with Runtime(settings, keep_figures=False) as runtime:
             for label in ("cycle1", "cycle2"):
                 cpu, wall = cpu_seconds(tree()), time.perf_counter()  # with the page workers
+                server, busy = cpu_seconds(named("postgres")), machine_busy_seconds()
                 report = await runtime.cycle()
                 wall = time.perf_counter() - wall
                 after = cpu_seconds(tree())
+                out[f"{label}_server_cpu_ms_per_page"] = (
+                    1000 * cpu_used(server, cpu_seconds(named("postgres"))) / pages)
+                out[f"{label}_machine_cpu_ms_per_page"] = (
+                    1000 * (machine_busy_seconds() - busy) / pages)
                 outcomes = [p.outcome for p in report.pages]
                 out[f"{label}_seconds"] = wall
                 out[f"{label}_pages_per_s"] = pages / wall
@@ -174,6 +188,9 @@ def main() -> None:
                       f"{r[c + '_cpu_ms_per_page']:.2f} (service process "
                       f"{r[c + '_main_cpu_ms_per_page']:.2f})  ({count} {r[c + '_' + count]:.0f}, "
                       f"failed {r[c + '_failed']:.0f})")
+                print(f"    whole machine {r[c + '_machine_cpu_ms_per_page']:.2f} CPU ms/page, "
+                      f"of which the postgres server "
+                      f"{r[c + '_server_cpu_ms_per_page']:.2f}")
             print(f"  304 cycle speed-up: {r['cycle2_pages_per_s'] / r['cycle1_pages_per_s']:.1f}x"
                   f"   peak memory of the service and its workers: RSS {r['peak_rss_mb']:.0f} MB"
                   f" summed, PSS {r['peak_pss_mb']:.0f} MB (service process alone: RSS "

@@ -40,6 +40,13 @@ def fetches(store: Store) -> list[tuple[str, int | None, str | None]]:
             "SELECT outcome, status, error FROM fetches ORDER BY id"))]
 
 
+def track_rows(store: Store) -> list[tuple[str, int, int]]:
+    """(page_key, level, streak) of every stored track."""
+    with store.engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(sa.text(  # type: ignore[misc]
+            "SELECT page_key, level, streak FROM figure_tracks ORDER BY level, page_key"))]
+
+
 def test_unknown_source_is_created_and_dated_by_its_first_fetch(store: Store) -> None:
     assert store.record_failure(source="new", url=URL, at=at(1), error="boom") == 1
     st = store.ops_state("new")
@@ -141,18 +148,20 @@ def test_unchanged_pages_keep_their_tracks_and_confirm_pending_changes(store: St
     two = RuleConfig(channels=("two",), confirm_fetches=2)
     rules = (HOOK, two)
     ingest(store, PAGE, 0, rules)
-    for hour in (1, 2):  # settled tracks: nothing to confirm, nothing rewritten
+    for hour in (1, 2):  # settled tracks: nothing to confirm, no row written
         r = store.record_unchanged(source="a", url=URL, at=at(hour), status=304, rules=rules)
         assert (r.changes, r.alerts) == ([], [])
-    with store.engine.connect() as conn:
-        stamps = conn.execute(sa.text("SELECT DISTINCT updated_at FROM figure_tracks")).all()
-    assert len(stamps) == 1
+        assert track_rows(store) == []
     moved = [replace(PAGE[0], value=PAGE[0].value * 2), PAGE[1]]
     ingest(store, moved, 3, rules)
+    # What moved has tracks: level 1 confirmed (with the value it replaced), level 2 pending.
+    key = track_rows(store)[0][0]
+    assert track_rows(store) == [(key, 1, 0), (key, 2, 1)]
     r = store.record_unchanged(source="a", url=URL, at=at(4), status=304, rules=rules)
     assert [(a.channel, a.data["kind"]) for a in r.alerts] == [("two", "changed")]
     r = store.record_unchanged(source="a", url=URL, at=at(5), status=304, rules=rules)
     assert r.alerts == []
+    assert track_rows(store) == [(key, 1, 0), (key, 2, 0)]
 
 
 def test_utc_bind_processor_remembers_one_time_and_still_checks() -> None:
@@ -174,41 +183,55 @@ def test_utc_bind_processor_remembers_one_time_and_still_checks() -> None:
 
 
 def test_a_re_keyed_figure_keeps_its_track(store: Store) -> None:
-    """A lightly edited sentence re-keys the figure's observation and its tracks (a settled
-    track is rewritten only for that); the next change of its value is one `changed`."""
+    """A lightly edited sentence re-keys the figure's observation and its stored tracks;
+    the next change of its value is one `changed` per rule, before and after a re-key."""
     two = RuleConfig(channels=("two",), confirm_fetches=2)
     rules = (HOOK, two)
     page = [fig("100", "The company said revenue was 100 yuan in the last fiscal year.",
                 unit="CNY", entity="A", metric="revenue", start=0), PAGE[1]]
     ingest(store, page, 0, rules)
-    edited = [replace(page[0], sentence="The company said revenue was 100 yuan in the "
-                                        "last fiscal year, up."), PAGE[1]]
-    ingest(store, edited, 1, rules)
 
-    def keys() -> tuple[set[str], list[tuple[str, int]]]:
+    def active_keys() -> set[str]:
         with store.engine.connect() as conn:
-            obs = {r[0] for r in conn.execute(sa.text(
+            return {r[0] for r in conn.execute(sa.text(
                 "SELECT page_key FROM observations WHERE active"))}
-            tracks = sorted((r[0], r[1]) for r in conn.execute(sa.text(
-                "SELECT page_key, level FROM figure_tracks")))
-        return obs, tracks
 
-    obs, tracks = keys()
-    assert len(obs) == 2 and tracks == sorted((k, level) for k in obs for level in (1, 2))
-    changed = [replace(edited[0], value=edited[0].value * 2), PAGE[1]]
-    for hour in (2, 3):
-        body = repr([f.sentence for f in changed]).encode() + b"%d" % hour
-        r = store.ingest(source="a", url=URL, at=at(hour), figures=changed, body=body,
-                         content_hash=f"c{hour}", etag=None, last_modified=None, status=200,
-                         rules=rules, keep_versions=3)
-        kinds = sorted((a.channel, a.data["kind"]) for a in r.alerts)
-        assert kinds == ([("hook", "changed")] if hour == 2 else [("two", "changed")])
-    assert keys()[1] == tracks
+    def track_keys() -> set[tuple[str, int]]:
+        return {(key, level) for key, level, _ in track_rows(store)}
+
+    def edit(figures: list, sentence: str) -> list:
+        return [replace(figures[0], sentence=sentence), *figures[1:]]
+
+    def change(figures: list, factor: int, hours: tuple[int, int]) -> list:
+        changed = [replace(figures[0], value=figures[0].value * factor), *figures[1:]]
+        for hour in hours:
+            body = repr([f.sentence for f in changed]).encode() + b"%d" % hour
+            r = store.ingest(source="a", url=URL, at=at(hour), figures=changed, body=body,
+                             content_hash=f"c{hour}", etag=None, last_modified=None,
+                             status=200, rules=rules, keep_versions=3)
+            kinds = sorted((a.channel, a.data["kind"]) for a in r.alerts)
+            assert kinds == ([("hook", "changed")] if hour == hours[0] else
+                             [("two", "changed")])
+        return changed
+
+    before = active_keys()
+    edited = edit(page, "The company said revenue was 100 yuan in the last fiscal year, up.")
+    ingest(store, edited, 1, rules)
+    (moved,) = active_keys() - before
+    assert track_keys() == set()  # settled tracks: their rows are the observations
+    changed = change(edited, 2, (2, 3))
+    assert track_keys() == {(moved, 1), (moved, 2)}
+    re_edited = edit(changed, "The company said revenue was 200 yuan in the last fiscal "
+                              "year, up sharply.")
+    ingest(store, re_edited, 4, rules)
+    (moved_again,) = active_keys() - {moved, *before}
+    assert track_keys() == {(moved_again, 1), (moved_again, 2)}
+    change(re_edited, 3, (5, 6))
 
 
 def test_a_figure_re_keyed_by_a_repeated_sentence_keeps_its_settled_track(store: Store) -> None:
-    """The same sentence inserted before a figure's moves it to occurrence 1: its settled
-    track follows under the new key, and nothing is alerted."""
+    """The same sentence inserted before a figure's moves it to occurrence 1: it stays
+    settled under the new key, and nothing is alerted for it."""
     rules = (HOOK, RuleConfig(channels=("two",), confirm_fetches=2))
     ingest(store, [PAGE[0]], 0, rules)
     repeated = [replace(PAGE[0], value=PAGE[0].value / 2), replace(PAGE[0], start=80)]
@@ -226,8 +249,9 @@ def test_a_figure_re_keyed_by_a_repeated_sentence_keeps_its_settled_track(store:
         tracks = conn.execute(sa.text(
             "SELECT page_key, level, confirmed FROM figure_tracks ORDER BY page_key, level")
         ).all()
-    assert sorted(obs) == sorted({k for k, _, _ in tracks})
-    assert {(k, level) for k, level, _ in tracks} == {(k, lv) for k in obs for lv in (1, 2)}
+    # The moved figure's track is settled (no row); the new one's level-2 track waited.
+    assert {(k, level) for k, level, _ in tracks} == {
+        (k, 2) for k, v in obs.items() if Decimal(str(v)) == PAGE[0].value / 2}
     for key, _, confirmed in tracks:  # JSON: text on SQLite, decoded by the driver on PG
         confirmed = confirmed if isinstance(confirmed, dict) else json.loads(confirmed)
         assert Decimal(str(obs[key])) == Decimal(confirmed["value"])

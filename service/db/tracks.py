@@ -150,8 +150,13 @@ def advance(session: Session, page_id: int, sightings: Sequence[Sighting], *,
 
     A missing track starts confirmed at the figure's previous value (or absent),
     so tracks appear lazily for pages stored before this table existed and for
-    a level a new rule introduces.  On the baseline every figure starts confirmed
-    (and the page has no tracks yet: nothing to read).  The tracks are written to
+    a level a new rule introduces.  That is also why a track settled at the value
+    just seen, with nothing pending and no earlier value to revert to, is not
+    stored: the next fetch rebuilds it from the observation this one leaves
+    active.  Most figures never change, so most pages keep no track rows at all
+    (a baseline writes none), and a page costs rows for what moves, not for
+    what it states.  On the baseline every figure starts confirmed (and the page
+    has no tracks yet: nothing to read).  The tracks are written to
     `writes` (default: the session).  `loaded`: the page's tracks already read (rows of
     `TRACKS_OF_URL`).
     """
@@ -262,6 +267,8 @@ def _step(writes: _TrackWrites, page_id: int, row: _Row | None, track: Track,
              "before": track.before, "pending": _seen_json(track.pending),
              "pending_absent": track.pending_absent, "streak": track.streak,
              "pending_since": track.pending_since}
+    if row is None and seen is not None and state["before"] is None and _settled(state, seen):
+        return  # what a missing track stands for: no row (see `advance`)
     if row is None:
         writes.inserted.append({"page_id": page_id, "level": track.level, "updated_at": at,
                                 **state})
