@@ -7,7 +7,9 @@ order.  On PostgreSQL they go in one libpq pipeline: one network round trip
 for all of them instead of one each (round trips, not work, bound ingest
 there).  Elsewhere they run one after the other, exactly as queued.
 `flush(commit=True)` (the last flush of a transaction) sends the COMMIT in that
-same pipeline.
+same pipeline.  There, a plain INSERT of many rows (the figures of a page) goes
+as one `INSERT ... SELECT FROM unnest(arrays)`: one statement for all the rows,
+where an executemany costs the driver and the server a statement per row.
 
 `read` is the same idea for reads whose parameters are all known up front: on
 PostgreSQL their statements go in one pipeline (with the transaction's BEGIN,
@@ -19,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, cast
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -56,13 +59,18 @@ class Writes:
             return
         import psycopg  # the PostgreSQL driver we ship; only needed on that backend
 
-        driver = conn.connection.driver_connection
+        driver: Any = conn.connection.driver_connection
         try:
-            with driver.pipeline():  # type: ignore[union-attr]
+            with driver.pipeline():
                 for statement, params in queued:
-                    conn.execute(statement, params)
+                    bulk = _bulk_insert(statement, params, conn.dialect)
+                    if bulk is None:
+                        conn.execute(statement, params)
+                        continue
+                    with driver.cursor() as cur:
+                        cur.execute(bulk.sql, bulk.arrays(cast(Sequence[dict[str, Any]], params)))
                 if commit:  # as a statement: `commit()` would sync once more
-                    driver.execute("COMMIT")  # type: ignore[union-attr]
+                    driver.execute("COMMIT")
         except psycopg.Error as exc:  # raised at the pipeline's sync, outside SQLAlchemy
             raise DBAPIError(f"{len(queued)} batched writes", None, exc) from exc
 
@@ -148,6 +156,69 @@ def _compiled(statement: Executable, dialect: Dialect) -> _Compiled:
         hit = (statement, _Compiled(statement, dialect))
         _COMPILED[key] = hit  # keeps the statement alive: its id is not reused
     return hit[1]
+
+
+class _BulkInsert:
+    """A plain INSERT as `INSERT ... SELECT * FROM unnest(arrays)` (PostgreSQL): one
+    array parameter per column, each value bound as SQLAlchemy would bind it, and the
+    same SQL text whatever the number of rows, so the server plans it once per
+    connection.  Columns the rows leave out take their plain-value defaults."""
+
+    def __init__(self, table: sa.Table, names: tuple[str, ...], defaults: dict[str, Any],
+                 dialect: Dialect) -> None:
+        columns = [table.c[name] for name in (*names, *defaults)]
+        self.names = names
+        self.defaults = defaults
+        self._binds = [c.type._cached_bind_processor(dialect) for c in columns]
+        quote = dialect.identifier_preparer.quote
+        # %b: arrays sent in binary, element by element, with no text escaping to do
+        arrays = ", ".join(f"CAST(%b AS {c.type.compile(dialect=dialect)}[])" for c in columns)
+        self.sql = (f"INSERT INTO {quote(table.name)} "
+                    f"({', '.join(quote(c.name) for c in columns)}) "
+                    f"SELECT * FROM unnest({arrays})")
+
+    def arrays(self, rows: Sequence[dict[str, Any]]) -> list[list[Any]]:
+        columns = [[row[name] for row in rows] for name in self.names]
+        columns += [[value] * len(rows) for value in self.defaults.values()]
+        return [values if bind is None else [None if v is None else bind(v) for v in values]
+                for values, bind in zip(columns, self._binds, strict=True)]
+
+
+_BULK: dict[tuple[int, tuple[str, ...]], tuple[Executable, _BulkInsert | None]] = {}
+
+
+def _bulk_insert(statement: Executable, params: Sequence[dict[str, Any]] | None,
+                 dialect: Dialect) -> _BulkInsert | None:
+    """The `_BulkInsert` of an executemany of at least two rows of a plain INSERT (no
+    RETURNING, no values in the statement, no callable default left to run), or None
+    (then it runs as it is)."""
+    if params is None or len(params) < 2 or not isinstance(statement, sa.Insert):
+        return None
+    names = tuple(params[0])
+    key = (id(statement), names)
+    hit = _BULK.get(key)
+    if hit is None or hit[0] is not statement:
+        if len(_BULK) >= 1024:  # built-once statements: never near this in practice
+            _BULK.clear()
+        hit = _BULK[key] = (statement, _plan_bulk(statement, names, dialect))
+    return hit[1]
+
+
+def _plan_bulk(statement: sa.Insert, names: tuple[str, ...], dialect: Dialect
+               ) -> _BulkInsert | None:
+    table = statement.table
+    if (not isinstance(table, sa.Table) or statement._returning
+            or statement._values or statement._multi_values
+            or any(name not in table.c for name in names)):
+        return None
+    defaults = {}
+    for column in table.c:
+        if column.name in names or column.default is None:
+            continue
+        if not column.default.is_scalar:
+            return None
+        defaults[column.name] = cast(Any, column.default).arg
+    return _BulkInsert(table, names, defaults, dialect)
 
 
 Target = Session | Writes
