@@ -33,6 +33,8 @@ from parsers.figures.model import Conversion, Figure
 from .alerts import Change, PendingAlert
 from .db import outbox_batch
 from .db.ingest import (
+    LAST_SEEN,
+    PAGE_COLUMNS,
     PRIORS_OF_URL,
     PageState,
     add_alerts,
@@ -250,8 +252,8 @@ class Store:
             fetch_id: int | None = None  # inserted at once only when changes name it
             result = IngestResult()
             if page_id is not None:
+                # ...which is also when its active figures were last seen (`LAST_SEEN`)
                 writes.execute(_UPDATE_PAGE, [{"b_id": page_id, "last_fetched_at": at}])
-                writes.execute(_SEEN_AGAIN, [{"b_page_id": page_id, "b_at": at}])
                 if rules:
                     sightings = (sightings_of_rows(seen_rows) if seen_rows is not None
                                  else load_sightings_unchanged(session, page_id))
@@ -311,7 +313,8 @@ class Store:
                               else priors_of_rows(prior_rows) if prior_rows is not None
                               else load_priors(session, page.id))
             diff = diff_page(priors, keyed)
-            apply_page_diff(writes, page.id, diff, at=at, fetch_id=fetch_id, placed=placed)
+            apply_page_diff(writes, page.id, diff, at=at, fetch_id=fetch_id, placed=placed,
+                            last_seen=page.last_fetched_at)
             confirmed = advance(session, page.id, sightings_of_diff(diff, keyed),
                                 levels=levels_of(rules), at=at, source=source, url=url,
                                 baseline=baseline, writes=writes, loaded=track_rows)
@@ -451,8 +454,8 @@ class Store:
                                            Fetch.outcome.in_(("ok", "unchanged")))
                     .order_by(Fetch.started_at, Fetch.id)).all()
                 for f in fetches:
-                    figs = [_figure_of(o) for o in obs
-                            if o.first_seen_at <= f.started_at <= o.last_seen_at]
+                    figs = [_figure_of(o) for o in obs if o.first_seen_at <= f.started_at <= (
+                        page.last_fetched_at if o.active else o.last_seen_at)]
                     out.append(ReplayFetch(name, page.url, f.started_at, f.outcome, figs))
             out.sort(key=lambda r: (r.at, r.source, r.url))
             return out
@@ -468,9 +471,9 @@ class Store:
             if period is not None:
                 q = q.where(Observation.period == period)
             return [
-                HistoryPoint(o.first_seen_at, o.last_seen_at, o.value, o.unit, name, url,
+                HistoryPoint(o.first_seen_at, last_seen, o.value, o.unit, name, url,
                              o.period, o.sentence, o.active, o.low, o.high)
-                for o, name, url in session.execute(q)
+                for o, name, url, last_seen in session.execute(q)
             ]
 
     def figures(self, source: str | None = None, *, url: str | None = None,
@@ -484,8 +487,8 @@ class Store:
                                   (Observation.active, active)):
                 if value is not None:
                     q = q.where(column == value)
-            return [_stored_figure(o, name, page_url)
-                    for o, name, page_url in session.execute(q)]
+            return [_stored_figure(o, name, page_url, last_seen)
+                    for o, name, page_url, last_seen in session.execute(q)]
 
     def changes_since(self, t: datetime) -> list[Change]:
         """Changes detected at or after `t`, oldest first."""
@@ -562,9 +565,6 @@ _INSERT_FETCH_ID = sa.insert(_fetches).returning(_fetches.c.id)
 _UPDATE_PAGE = sa.update(_pages).where(_pages.c.id == sa.bindparam("b_id"))
 _INSERT_PAGE = sa.insert(_pages).returning(_pages.c.id)
 _INSERT_PAGE_WITH_ID = sa.insert(_pages).inline()
-_SEEN_AGAIN = (sa.update(_obs)
-               .where(_obs.c.page_id == sa.bindparam("b_page_id"), _obs.c.active)
-               .values(last_seen_at=sa.bindparam("b_at", type_=_obs.c.last_seen_at.type)))
 
 
 @dataclass(slots=True)
@@ -618,8 +618,8 @@ def _read_source(session: Session, name: str, url: str, at: datetime,
         if src.stored["first_seen_at"] is None:
             src.values["first_seen_at"] = at
         if query is _SOURCE_AND_PAGE_PG:
-            page = page_state_of(row[n:n + 4])
-            src.fetch_id, src.page_id = row[n + 4], row[n + 5]
+            page = page_state_of(row[n:n + PAGE_COLUMNS])
+            src.fetch_id, src.page_id = row[n + PAGE_COLUMNS], row[n + PAGE_COLUMNS + 1]
         else:
             page = row[n] if query is _SOURCE_AND_PAGE_ID else (
                 None if query is _SOURCE else page_state_of(row[n:]))
@@ -723,17 +723,18 @@ def _alert_record(r: Alert) -> AlertRecord:
                        r.last_error, r.created_at, r.delivered_at)
 
 
-def _figure_query() -> sa.Select[Observation, str, str]:
-    return (sa.select(Observation, Source.name, Page.url)
+def _figure_query() -> sa.Select[Observation, str, str, datetime]:
+    return (sa.select(Observation, Source.name, Page.url, LAST_SEEN)
             .join(Page, Page.id == Observation.page_id)
             .join(Source, Source.id == Page.source_id))
 
 
-def _stored_figure(o: Observation, source: str, url: str) -> StoredFigure:
+def _stored_figure(o: Observation, source: str, url: str, last_seen: datetime
+                   ) -> StoredFigure:
     return StoredFigure(
         id=o.id, source=source, url=url, page_key=o.page_key, value=o.value, unit=o.unit,
         low=o.low, high=o.high, qualifier=o.qualifier, entity=o.entity, metric=o.metric,
         period=o.period, conversion_value=o.conversion_value, conversion_unit=o.conversion_unit,
-        sentence=o.sentence, first_seen_at=o.first_seen_at, last_seen_at=o.last_seen_at,
+        sentence=o.sentence, first_seen_at=o.first_seen_at, last_seen_at=last_seen,
         active=o.active,
     )

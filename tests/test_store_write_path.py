@@ -68,8 +68,13 @@ def test_unchanged_moves_last_seen_of_active_figures_only(store: Store) -> None:
     assert seen == {("revenue", True): at(2), ("shops", False): at(0)}
     (h,) = store.source_health()
     assert (h.last_success_at, h.next_due_at) == (at(2), at(2) + timedelta(minutes=10))
-    assert [(r.outcome, r.at) for r in store.replay_fetches()] == [
-        ("ok", at(0)), ("ok", at(1)), ("unchanged", at(2))]
+    assert [(r.outcome, r.at, sorted(f.metric for f in r.figures))
+            for r in store.replay_fetches()] == [
+        ("ok", at(0), ["revenue", "shops"]), ("ok", at(1), ["revenue"]),
+        ("unchanged", at(2), ["revenue"])]
+    history = store.history("A", "revenue")  # the active row: last seen by the 304
+    assert [(p.first_seen_at, p.last_seen_at, p.active) for p in history] == [
+        (at(0), at(2), True)]
 
 
 def test_counters_and_episodes(store: Store) -> None:

@@ -59,6 +59,7 @@ class PageState:
     newest_hash: str | None
     versions: int
     recent_counts: tuple[int, ...] = ()
+    last_fetched_at: datetime | None = None  # when its active figures were last seen
 
 
 def parse_counts(text: str | None) -> tuple[int, ...]:
@@ -79,14 +80,17 @@ def page_columns() -> tuple[Any, ...]:
               .scalar_subquery())
     count = (sa.select(sa.func.count()).select_from(_versions)
              .where(_versions.c.page_id == pages.c.id).scalar_subquery())
-    return pages.c.id, newest, count, pages.c.recent_figure_counts
+    return pages.c.id, newest, count, pages.c.recent_figure_counts, pages.c.last_fetched_at
+
+
+PAGE_COLUMNS = 5  # len(page_columns())
 
 
 def page_state_of(row: Sequence[Any]) -> PageState | None:
     """The `PageState` of the `page_columns` of a result row."""
-    page_id, newest, count, counts = row
+    page_id, newest, count, counts, fetched = row
     return None if page_id is None else PageState(page_id, newest, count or 0,
-                                                  parse_counts(counts))
+                                                  parse_counts(counts), fetched)
 
 
 def compress_body(body: bytes) -> bytes:
@@ -183,36 +187,30 @@ def quantity_of(o: Any) -> Quantity:
 
 
 def apply_page_diff(session: Target, page_id: int, diff: PageDiff, *, at: datetime,
-                    fetch_id: int, placed: Mapping[int, Placement]) -> None:
-    """History grows with changes, not checks: a value seen again only moves last_seen_at.
+                    fetch_id: int, placed: Mapping[int, Placement],
+                    last_seen: datetime | None) -> None:
+    """History grows with changes, not checks: a value seen again costs no write.
 
-    At most three statements: one UPDATE for the figures seen again and the ones
-    gone (changed or removed), an executemany for the figures that moved, and one
-    INSERT of the new values.
+    An active observation was last seen when its page was last fetched
+    (`pages.last_fetched_at`, see `LAST_SEEN`); its own `last_seen_at` is written
+    when it goes inactive (`last_seen`: the page's fetch before this one).  At most
+    three statements: one UPDATE of the figures gone (changed or removed), an
+    executemany for the figures that moved, and one INSERT of the new values.
     """
-    seen, moved = [], []
+    moved = []
     for pair in diff.pairs:
         if not pair.same:
             continue
         k, f = pair.current, pair.current.figure
         now = Placement(k.page_key, k.occurrence, f.sentence, f.start, f.end)
-        if placed.get(pair.prior.id) == now:
-            seen.append(pair.prior.id)
-        else:  # a lightly edited or moved sentence keeps its row but takes the new key and
-            # text, so the next fetch pairs it exactly
+        if placed.get(pair.prior.id) != now:  # a lightly edited or moved sentence keeps its
+            # row but takes the new key and text, so the next fetch pairs it exactly
             moved.append({"b_id": pair.prior.id, "page_key": now.page_key,
                           "occurrence": now.occurrence, "sentence": now.sentence,
-                          "span_start": now.span_start, "span_end": now.span_end,
-                          "last_seen_at": at})
+                          "span_start": now.span_start, "span_end": now.span_end})
     gone = [p.prior.id for p in diff.pairs if not p.same] + [p.id for p in diff.removed]
-    if seen and gone:
-        # One statement for both: the rows seen again move last_seen_at, the rows gone
-        # go inactive and keep theirs (history: when the old value was last stated).
-        session.execute(_SEEN_AND_GONE, [{"b_ids": seen + gone, "b_gone": gone, "b_at": at}])
-    elif seen:
-        session.execute(_SEEN, [{"b_ids": seen, "b_at": at}])
-    elif gone:
-        session.execute(_GONE, [{"b_ids": gone}])
+    if gone:
+        session.execute(_GONE, [{"b_ids": gone, "b_at": last_seen or at}])
     if moved:
         session.execute(_MOVED, moved)
     rows = [observation_values(page_id, p.current, at=at, fetch_id=fetch_id)
@@ -223,14 +221,16 @@ def apply_page_diff(session: Target, page_id: int, diff: PageDiff, *, at: dateti
 
 
 _IDS = _obs.c.id.in_(sa.bindparam("b_ids", expanding=True))
-_AT = sa.bindparam("b_at", type_=UTCDateTime())
-_SEEN = sa.update(_obs).where(_IDS).values(last_seen_at=_AT)
-_GONE = sa.update(_obs).where(_IDS).values(active=False)
-_IS_GONE = _obs.c.id.in_(sa.bindparam("b_gone", expanding=True))
-_SEEN_AND_GONE = sa.update(_obs).where(_IDS).values(
-    last_seen_at=sa.case((_IS_GONE, _obs.c.last_seen_at), else_=_AT), active=sa.not_(_IS_GONE))
+_GONE = sa.update(_obs).where(_IDS).values(
+    active=False, last_seen_at=sa.bindparam("b_at", type_=UTCDateTime()))
 _MOVED = sa.update(_obs).where(_obs.c.id == sa.bindparam("b_id"))
 _INSERT_OBSERVATIONS = sa.insert(_obs).inline()
+_pages = cast(sa.Table, Page.__table__)
+LAST_SEEN = sa.case((_obs.c.active, _pages.c.last_fetched_at),
+                    else_=_obs.c.last_seen_at).label("last_seen_at")
+"""When an observation was last seen: for an active one, when its page was last fetched
+(each `ok` or `unchanged` fetch moves that one column, not a row per figure); for an
+inactive one, its own `last_seen_at`.  For a query that joins `pages`."""
 
 
 def observation_values(page_id: int, k: Keyed, *, at: datetime, fetch_id: int

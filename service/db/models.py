@@ -128,6 +128,8 @@ class Observation(Base):
     span_start: Mapped[int]
     span_end: Mapped[int]
     first_seen_at: Mapped[datetime]
+    # Written when the row goes inactive; an active row was last seen when its page was
+    # last fetched (read through `service.db.ingest.LAST_SEEN`).
     last_seen_at: Mapped[datetime]
     fetch_id: Mapped[int | None] = mapped_column(sa.ForeignKey("fetches.id", ondelete="SET NULL"))
     active: Mapped[bool] = mapped_column(default=True)
