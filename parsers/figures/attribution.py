@@ -107,6 +107,10 @@ def _relative(m: re.Match[str], ref: dt.date | None) -> str | None:
 
 # Comparison bases ("down from 2022", "较 2021 年") and full dates ("July 28, 2024")
 # are not the figure's reporting period.
+# Every way `_BASE_BEFORE_RE` can end (before its trailing spaces): a window that
+# ends otherwise ("in 2022", "在 2023 年") is settled by one `endswith`.
+_BASE_ENDINGS = ("from", "than", "since", "to", "with", "vs", "vs.", "versus", "over", "较",
+                 "比", "与", "自", ",")
 _BASE_BEFORE_RE = re.compile(
     r"(?:\b(?:from|than|since|compared\s+(?:to|with)|vs\.?|versus|over|down\s+from|up\s+from"
     r")|较|比|相比|与|自"
@@ -160,7 +164,11 @@ def _periods(sentence: str, low: str, ref: dt.date | None) -> list[Mention]:
         # "three years ago", "10 年前", "2022 年以来" mark a comparison base: they are
         # kept as empty candidates so that a figure next to one gets no period.
         possessive = sentence.startswith(("'s", "’s"), end)  # "2022's $5.5 billion"
-        if value and not possessive and _BASE_BEFORE_RE.search(low, max(0, start - 16), start):
+        if (
+            value and not possessive
+            and low[max(0, start - 16) : start].rstrip().endswith(_BASE_ENDINGS)
+            and _BASE_BEFORE_RE.search(low, max(0, start - 16), start)
+        ):
             # A base period still labels a figure right after it: "较 2022 年的 55%".
             periods.append(Mention(start, end, value, rank=-1))
             continue

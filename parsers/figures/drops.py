@@ -107,5 +107,7 @@ def bare_dropped(
         return True
     if scaled:
         return False
-    # "RTX 3090", "Gaudi 2", "iPhone 16", "Deep Speech 2": part of a name.
-    return _NAME_BEFORE_RE.search(before) is not None
+    # "RTX 3090", "Gaudi 2", "iPhone 16", "Deep Speech 2": part of a name.  A name
+    # has a capital A-Z, which lower() changes: most windows ("for page ") have
+    # none and are settled without the regex search.
+    return before != before.lower() and _NAME_BEFORE_RE.search(before) is not None

@@ -38,7 +38,7 @@ from ..diff import (
 from ..keys import SeriesKey
 from .models import Alert, ChangeRow, Observation, Page, PageVersion, Series, Source
 from .types import UTCDateTime
-from .writes import Query, Target, read
+from .writes import Query, Target, Writes, read
 
 ZLIB_LEVEL = 1  # about half the CPU of level 6 for bodies a few percent larger
 RECENT_COUNTS_KEPT = 5  # figure counts of a page's last `ok` fetches (parser health)
@@ -273,12 +273,15 @@ def cross_source_changes(session: Session, candidates: Sequence[Keyed], *, sourc
     if session.get_bind().dialect.name == "postgresql":
         # Lock, series and the other sources' statements in one round trip, in that order
         # (each statement of the pipeline takes its snapshot after the locks are held).
+        # The writes queued so far go first in it: they need no lock, so other pages
+        # stating these series wait for less (the locks are held until the commit).
         queries: list[Query] = [(_LOCK_SERIES, {"cls": _SERIES_LOCK_CLASS, "keys": sorted(keys)}),
                    (_SERIES_LATEST_PG, {"b_keys": list(keys)})]
         others_query = _others_of(conflict_keys, source, OTHER_STATEMENTS_READ)
         if others_query is not None:
             queries.append(others_query)
-        results = read(session, queries)
+        results = read(session, queries,
+                       after=writes if isinstance(writes, Writes) else None)
         series_rows = results[1]
         if others_query is not None:
             others = _others_rows(results[2])

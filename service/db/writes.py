@@ -62,31 +62,47 @@ class Writes:
         driver: Any = conn.connection.driver_connection
         try:
             with driver.pipeline():
-                for statement, params in queued:
-                    bulk = _bulk_insert(statement, params, conn.dialect)
-                    if bulk is None:
-                        conn.execute(statement, params)
-                        continue
-                    with driver.cursor() as cur:
-                        cur.execute(bulk.sql, bulk.arrays(cast(Sequence[dict[str, Any]], params)))
+                _send(conn, driver, queued)
                 if commit:  # as a statement: `commit()` would sync once more
                     driver.execute("COMMIT")
         except psycopg.Error as exc:  # raised at the pipeline's sync, outside SQLAlchemy
             raise DBAPIError(f"{len(queued)} batched writes", None, exc) from exc
 
+    def take(self) -> list[tuple[Executable, Sequence[dict[str, Any]] | None]]:
+        """Everything queued, now no longer queued (for `read` to send ahead of its reads)."""
+        queued, self._queued = self._queued, []
+        return queued
+
+
+def _send(conn: Any, driver: Any,
+          queued: Sequence[tuple[Executable, Sequence[dict[str, Any]] | None]]) -> None:
+    """Send `queued` in the driver's open pipeline (PostgreSQL)."""
+    for statement, params in queued:
+        bulk = _bulk_insert(statement, params, conn.dialect)
+        if bulk is None:
+            conn.execute(statement, params)
+            continue
+        with driver.cursor() as cur:
+            cur.execute(bulk.sql, bulk.arrays(cast(Sequence[dict[str, Any]], params)))
+
 
 Query = tuple[Executable, dict[str, Any]]
 
 
-def read(session: Session, queries: Sequence[Query]) -> list[list[Any]]:
-    """The rows (tuples, by position) of each of `queries`, run in order.
+def read(session: Session, queries: Sequence[Query], *, after: Writes | None = None
+         ) -> list[list[Any]]:
+    """The rows (tuples, by position) of each of `queries`, run in order, after the
+    writes queued in `after`.
 
     On PostgreSQL they are sent in one pipeline: one round trip for all of them.
     Each statement is compiled once (bind and result processing as SQLAlchemy's
     own); an error surfaces as a SQLAlchemy error.  Elsewhere: one execute each.
     """
     conn = session.connection()
+    queued = after.take() if after is not None else []
     if conn.dialect.name != "postgresql" or len(queries) == 0:
+        for statement, many in queued:
+            conn.execute(statement, many)
         return [list(conn.execute(q, p).all()) for q, p in queries]
     import psycopg
 
@@ -94,6 +110,7 @@ def read(session: Session, queries: Sequence[Query]) -> list[list[Any]]:
     cursors = []
     try:
         with driver.pipeline():
+            _send(conn, driver, queued)
             for statement, params in queries:
                 compiled = _compiled(statement, conn.dialect)
                 cur = driver.cursor()
