@@ -236,6 +236,8 @@ def _advance_level(writes: _TrackWrites, page_id: int, rows: Sequence[_Row],
             continue
         if row is None:
             start = s.seen if baseline else s.prior
+            if start is not None and start == s.seen:
+                continue  # settled where it starts: nothing to step, no row (see `advance`)
             track = Track(s.key, level, start)
         else:
             track = track_of_state(row.state, level)

@@ -8,8 +8,10 @@ for all of them instead of one each (round trips, not work, bound ingest
 there).  Elsewhere they run one after the other, exactly as queued.
 `flush(commit=True)` (the last flush of a transaction) sends the COMMIT in that
 same pipeline.  There, a plain INSERT of many rows (the figures of a page) goes
-as one `INSERT ... SELECT FROM unnest(arrays)`: one statement for all the rows,
-where an executemany costs the driver and the server a statement per row.
+as one `INSERT ... SELECT FROM unnest(arrays)`, and an UPDATE of many rows by
+key (the series a page moves) as one `UPDATE ... FROM unnest(arrays)`: one
+statement for all the rows, where an executemany costs the driver and the
+server a statement per row.
 
 `read` is the same idea for reads whose parameters are all known up front: on
 PostgreSQL their statements go in one pipeline (with the transaction's BEGIN,
@@ -18,6 +20,7 @@ when they are its first), one round trip for all of them.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -26,6 +29,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
+from sqlalchemy.sql.elements import BinaryExpression, BindParameter
 
 
 class Writes:
@@ -52,8 +56,7 @@ class Writes:
         postgresql = conn.dialect.name == "postgresql"
         if not queued and not (commit and postgresql):
             return
-        # Core statements only: straight to the connection, past the ORM's execute path.
-        if not postgresql or (len(queued) == 1 and not commit):
+        if not postgresql:  # Core statements: straight to the connection, past the ORM
             for statement, params in queued:
                 conn.execute(statement, params)
             return
@@ -61,6 +64,9 @@ class Writes:
 
         driver: Any = conn.connection.driver_connection
         try:
+            if len(queued) == 1 and not commit:  # one statement: no pipeline to sync
+                _send(conn, driver, queued)
+                return
             with driver.pipeline():
                 _send(conn, driver, queued)
                 if commit:  # as a statement: `commit()` would sync once more
@@ -78,7 +84,7 @@ def _send(conn: Any, driver: Any,
           queued: Sequence[tuple[Executable, Sequence[dict[str, Any]] | None]]) -> None:
     """Send `queued` in the driver's open pipeline (PostgreSQL)."""
     for statement, params in queued:
-        bulk = _bulk_insert(statement, params, conn.dialect)
+        bulk = _bulk(statement, params, conn.dialect)
         if bulk is None:
             conn.execute(statement, params)
             continue
@@ -117,8 +123,9 @@ def read(session: Session, queries: Sequence[Query], *, after: Writes | None = N
                 cur.execute(compiled.sql, compiled.params(params))
                 cursors.append((cur, compiled))
             # the pipeline's exit syncs: every result is in when it ends
-        return [compiled.rows(cur.fetchall(), cur.description)
-                if cur.description is not None else [] for cur, compiled in cursors]
+        return [compiled.rows(cur.fetchall(), cur.pgresult)
+                if cur.pgresult is not None and cur.pgresult.nfields else []
+                for cur, compiled in cursors]
     except psycopg.Error as exc:
         raise DBAPIError(f"{len(queries)} pipelined reads", None, exc) from exc
     finally:
@@ -146,10 +153,11 @@ class _Compiled:
                 out[name] = process(out[name])
         return out
 
-    def rows(self, raw: list[Any], description: Sequence[Any]) -> list[Any]:
-        if not raw or len(self._types) != len(description):
+    def rows(self, raw: list[Any], result: Any) -> list[Any]:
+        """`raw` rows processed as SQLAlchemy would, by the result's column type codes."""
+        if not raw or len(self._types) != result.nfields:
             return raw
-        codes = tuple(d[1] for d in description)
+        codes = tuple(result.ftype(i) for i in range(result.nfields))
         procs = self._results.get(codes)
         if procs is None:
             procs = self._results[codes] = [
@@ -175,24 +183,21 @@ def _compiled(statement: Executable, dialect: Dialect) -> _Compiled:
     return hit[1]
 
 
-class _BulkInsert:
-    """A plain INSERT as `INSERT ... SELECT * FROM unnest(arrays)` (PostgreSQL): one
-    array parameter per column, each value bound as SQLAlchemy would bind it, and the
-    same SQL text whatever the number of rows, so the server plans it once per
-    connection.  Columns the rows leave out take their plain-value defaults."""
+class _Bulk:
+    """An executemany as one statement over `unnest(arrays)` (PostgreSQL): one array
+    parameter per column, each value bound as SQLAlchemy would bind it, and the same
+    SQL text whatever the number of rows, so the server plans it once per connection.
+    Arrays go in binary (%b), element by element, with no text escaping to do."""
 
-    def __init__(self, table: sa.Table, names: tuple[str, ...], defaults: dict[str, Any],
+    def __init__(self, columns: Sequence[tuple[str, sa.Column[Any]]], defaults: dict[str, Any],
                  dialect: Dialect) -> None:
-        columns = [table.c[name] for name in (*names, *defaults)]
-        self.names = names
+        self.names = [name for name, _ in columns][:len(columns) - len(defaults)]
         self.defaults = defaults
-        self._binds = [c.type._cached_bind_processor(dialect) for c in columns]
-        quote = dialect.identifier_preparer.quote
-        # %b: arrays sent in binary, element by element, with no text escaping to do
-        arrays = ", ".join(f"CAST(%b AS {c.type.compile(dialect=dialect)}[])" for c in columns)
-        self.sql = (f"INSERT INTO {quote(table.name)} "
-                    f"({', '.join(quote(c.name) for c in columns)}) "
-                    f"SELECT * FROM unnest({arrays})")
+        self._binds = [c.type._cached_bind_processor(dialect) for _, c in columns]
+        self.unnest = "unnest({})".format(", ".join(
+            f"CAST(%b AS {c.type.compile(dialect=dialect)}[])" for _, c in columns))
+        self.sql = ""
+        self.key: str | None = None  # an UPDATE's key: a row each, as an executemany would
 
     def arrays(self, rows: Sequence[dict[str, Any]]) -> list[list[Any]]:
         columns = [[row[name] for row in rows] for name in self.names]
@@ -201,28 +206,10 @@ class _BulkInsert:
                 for values, bind in zip(columns, self._binds, strict=True)]
 
 
-_BULK: dict[tuple[int, tuple[str, ...]], tuple[Executable, _BulkInsert | None]] = {}
-
-
-def _bulk_insert(statement: Executable, params: Sequence[dict[str, Any]] | None,
-                 dialect: Dialect) -> _BulkInsert | None:
-    """The `_BulkInsert` of an executemany of at least two rows of a plain INSERT (no
-    RETURNING, no values in the statement, no callable default left to run), or None
-    (then it runs as it is)."""
-    if params is None or len(params) < 2 or not isinstance(statement, sa.Insert):
-        return None
-    names = tuple(params[0])
-    key = (id(statement), names)
-    hit = _BULK.get(key)
-    if hit is None or hit[0] is not statement:
-        if len(_BULK) >= 1024:  # built-once statements: never near this in practice
-            _BULK.clear()
-        hit = _BULK[key] = (statement, _plan_bulk(statement, names, dialect))
-    return hit[1]
-
-
-def _plan_bulk(statement: sa.Insert, names: tuple[str, ...], dialect: Dialect
-               ) -> _BulkInsert | None:
+def _plan_insert(statement: sa.Insert, names: tuple[str, ...], dialect: Dialect
+                 ) -> _Bulk | None:
+    """`INSERT INTO t (...) SELECT * FROM unnest(...)`; columns the rows leave out take
+    their plain-value defaults (None: one is not a plain value)."""
     table = statement.table
     if (not isinstance(table, sa.Table) or statement._returning
             or statement._values or statement._multi_values
@@ -235,7 +222,67 @@ def _plan_bulk(statement: sa.Insert, names: tuple[str, ...], dialect: Dialect
         if not column.default.is_scalar:
             return None
         defaults[column.name] = cast(Any, column.default).arg
-    return _BulkInsert(table, names, defaults, dialect)
+    columns = [(n, table.c[n]) for n in (*names, *defaults)]
+    bulk = _Bulk(columns, defaults, dialect)
+    quote = dialect.identifier_preparer.quote
+    bulk.sql = (f"INSERT INTO {quote(table.name)} "
+                f"({', '.join(quote(c.name) for _, c in columns)}) SELECT * FROM {bulk.unnest}")
+    return bulk
+
+
+def _plan_update(statement: sa.Update, names: tuple[str, ...], dialect: Dialect
+                 ) -> _Bulk | None:
+    """`UPDATE t SET c = v.c, ... FROM unnest(...) AS v(...) WHERE t.key = v.key`, for an
+    UPDATE whose only condition is `key == bindparam(...)` and whose values are all in
+    the rows (None: any other shape)."""
+    table = statement.table
+    where = statement._where_criteria
+    if (not isinstance(table, sa.Table) or statement._returning or statement._values
+            or len(where) != 1 or not isinstance(where[0], BinaryExpression)
+            or where[0].operator is not operator.eq
+            or not isinstance(where[0].right, BindParameter)):
+        return None
+    key_column, key = where[0].left, where[0].right.key
+    values = [n for n in names if n != key]
+    if (not isinstance(key_column, sa.Column) or key_column.table is not table
+            or key not in names or not values or any(n not in table.c for n in values)):
+        return None
+    columns = [(key, key_column), *((n, table.c[n]) for n in values)]
+    bulk = _Bulk(columns, {}, dialect)
+    bulk.key = key
+    quote = dialect.identifier_preparer.quote
+    aliases = [f"v{i}" for i in range(len(columns))]
+    bulk.sql = (f"UPDATE {quote(table.name)} SET "
+                + ", ".join(f"{quote(n)} = v.{a}" for (n, _), a in zip(columns[1:], aliases[1:],
+                                                                      strict=True))
+                + f" FROM {bulk.unnest} AS v({', '.join(aliases)}) "
+                f"WHERE {quote(table.name)}.{quote(key_column.name)} = v.{aliases[0]}")
+    return bulk
+
+
+_BULK: dict[tuple[int, tuple[str, ...]], tuple[Executable, _Bulk | None]] = {}
+
+
+def _bulk(statement: Executable, params: Sequence[dict[str, Any]] | None,
+          dialect: Dialect) -> _Bulk | None:
+    """The `_Bulk` of an executemany of at least two rows, if its statement has a shape
+    `_plan_insert` or `_plan_update` takes, or None (then it runs as it is)."""
+    if params is None or len(params) < 2 or not isinstance(statement, sa.Insert | sa.Update):
+        return None
+    names = tuple(params[0])
+    key = (id(statement), names)
+    hit = _BULK.get(key)
+    if hit is None or hit[0] is not statement:
+        if len(_BULK) >= 1024:  # built-once statements: never near this in practice
+            _BULK.clear()
+        plan = (_plan_insert(statement, names, dialect) if isinstance(statement, sa.Insert)
+                else _plan_update(statement, names, dialect))
+        hit = _BULK[key] = (statement, plan)
+    bulk = hit[1]
+    if bulk is not None and bulk.key is not None and (
+            len({row[bulk.key] for row in params}) < len(params)):
+        return None  # a key twice: one UPDATE FROM would apply only one of its rows
+    return bulk
 
 
 Target = Session | Writes
