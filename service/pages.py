@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Literal
@@ -25,7 +26,7 @@ from .alerts import Change
 from .fetch.base import FetchResult
 from .health import HealthMonitor, suspect_reason
 from .settings import Settings, SourceConfig
-from .store import KnownPage, Store
+from .store import KnownPage, Store, UnchangedFetch
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,23 @@ class PageOutcome:
     baseline: bool = False
     status: int | None = None
     figure_count: int = 0  # figures found, also when `figures` is not kept
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """A page as fetched, with when its fetch started."""
+
+    source: SourceConfig
+    url: str
+    result: FetchResult
+    at: datetime
+
+
+def unchanged(result: FetchResult, known: KnownPage | None) -> bool:
+    """A 304, or a body identical to the page's stored one: nothing to parse or diff."""
+    return result.not_modified or (
+        known is not None and known.content_hash is not None
+        and hashlib.sha256(result.body).hexdigest() == known.content_hash)
 
 
 def figures_of(doc: parsers.Document, *, lang: str | None = None,
@@ -92,14 +110,10 @@ class PageProcessor:
 
     def process(self, source: SourceConfig, url: str, result: FetchResult, at: datetime,
                 known: KnownPage | None = None) -> PageOutcome:
+        if unchanged(result, known):
+            return self.record_unchanged([Fetched(source, url, result, at)])[0]
         body = result.body
         content_hash = hashlib.sha256(body).hexdigest()
-        if result.not_modified or (known is not None and content_hash == known.content_hash):
-            seen = self.store.record_unchanged(
-                source=source.name, url=url, at=at, status=result.status,
-                rules=self.settings.rules, ops=self.health.policy(url, "unchanged", at=at))
-            return PageOutcome(source.name, url, "unchanged", changes=seen.changes,
-                               alerts=len(seen.alerts), status=result.status)
         try:
             doc, found = read_page(body, result.final_url or url, source, result.charset, at)
         except parsers.ParseError as exc:
@@ -125,6 +139,16 @@ class PageProcessor:
         return PageOutcome(source.name, url, "ok", figures=kept, figure_count=len(found),
                            changes=ingested.changes, alerts=len(ingested.alerts),
                            baseline=ingested.baseline, status=result.status)
+
+    def record_unchanged(self, pages: Sequence[Fetched]) -> list[PageOutcome]:
+        """Pages found unchanged (`unchanged`), recorded together in one transaction."""
+        results = self.store.record_unchanged_many([
+            UnchangedFetch(p.source.name, p.url, p.at, p.result.status,
+                           ops=self.health.policy(p.url, "unchanged", at=p.at))
+            for p in pages], self.settings.rules)
+        return [PageOutcome(p.source.name, p.url, "unchanged", changes=r.changes,
+                            alerts=len(r.alerts), status=p.result.status)
+                for p, r in zip(pages, results, strict=True)]
 
     def record_failure(self, source: SourceConfig, url: str, error: str, status: int | None,
                        at: datetime) -> PageOutcome:

@@ -20,8 +20,9 @@ from .errors import FetchError, PageWorkerError, StoreError
 from .fetch.base import FetchResult
 from .fetch.client import Fetcher
 from .fetch.feeds import discover_links, parse_feed
+from .group_commit import GroupCommit
 from .health import HealthMonitor
-from .pages import PageOutcome, PageProcessor
+from .pages import Fetched, PageOutcome, PageProcessor, unchanged
 from .settings import Settings, SourceConfig
 from .store import KnownPage, Store
 
@@ -62,6 +63,10 @@ class Pipeline:
         self.clock = clock
         self.processor = PageProcessor(settings, store, keep_figures=keep_figures)
         self.process: ProcessPage = process or self._in_thread
+        # Unchanged pages are recorded here, a batch per transaction (service.group_commit):
+        # nothing to parse, so no page worker needed.
+        self._unchanged = GroupCommit[Fetched, PageOutcome](
+            lambda pages: asyncio.to_thread(self.processor.record_unchanged, pages))
 
     @property
     def health(self) -> HealthMonitor:
@@ -135,6 +140,8 @@ class Pipeline:
     async def _process_fetched(self, source: SourceConfig, url: str, result: FetchResult,
                                at: datetime, known: KnownPage | None) -> PageOutcome:
         try:
+            if unchanged(result, known):
+                return await self._unchanged.submit(Fetched(source, url, result, at))
             return await self.process(source, url, result, at, known)
         except (StoreError, PageWorkerError) as exc:
             # The page was fetched but could not be stored: this page fails, the

@@ -5,6 +5,7 @@ that runs on the source's new state in the same transaction."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
@@ -13,8 +14,9 @@ import pytest
 import sqlalchemy as sa
 
 from service.alerts import PendingAlert
+from service.db.models import Fetch, Source
 from service.settings import RuleConfig, SourceConfig
-from service.store import OpsState, Store
+from service.store import OpsState, Store, UnchangedFetch
 from tests import backends
 from tests.backends import at, fig
 
@@ -260,3 +262,53 @@ def test_a_figure_re_keyed_by_a_repeated_sentence_keeps_its_settled_track(store:
     for key, _, confirmed in tracks:  # JSON: text on SQLite, decoded by the driver on PG
         confirmed = confirmed if isinstance(confirmed, dict) else json.loads(confirmed)
         assert Decimal(str(obs[key])) == Decimal(confirmed["value"])
+
+
+def test_unchanged_pages_of_several_sources_recorded_in_one_batch(store: Store) -> None:
+    """One transaction for many 304s: each page's fetch and last sighting, each source's
+    success once (a source with two pages in the batch too), a source not synced yet,
+    a waiting level-2 track confirmed, and each fetch's ops policy on its source."""
+    two = RuleConfig(channels=("two",), confirm_fetches=2)
+    rules = (HOOK, two)
+    store.sync_sources([SourceConfig(name=n, url=f"https://{n}.example/") for n in "ab"],
+                       at=at(0))
+    pages = {("a", "https://a.example/1"), ("a", "https://a.example/2"),
+             ("b", "https://b.example/")}
+    for source, url in sorted(pages):
+        store.ingest(source=source, url=url, at=at(0), figures=PAGE, body=url.encode(),
+                     content_hash=url, etag=None, last_modified=None, status=200,
+                     rules=rules, keep_versions=3)
+    moved = [replace(PAGE[0], value=PAGE[0].value * 2), PAGE[1]]
+    store.ingest(source="b", url="https://b.example/", at=at(1), figures=moved, body=b"b2",
+                 content_hash="b2", etag=None, last_modified=None, status=200, rules=rules,
+                 keep_versions=3)  # level 2 now waits for one more sighting
+    policies: list[tuple[str, int]] = []
+
+    def policy(url: str) -> Callable[[OpsState], tuple[OpsState, list[PendingAlert]]]:
+        def update(st: OpsState) -> tuple[OpsState, list[PendingAlert]]:
+            policies.append((url, st.consecutive_failures))
+            return st, [PendingAlert(id=f"ops-{url}", channel="ops", type="ops.test",
+                                     data={}, created_at=at(2))]
+        return update
+
+    fetches = [UnchangedFetch(s, u, at(2), 304, ops=policy(u)) for s, u in sorted(pages)]
+    fetches.append(UnchangedFetch("new", "https://new.example/", at(2), 304))
+    results = store.record_unchanged_many(fetches, rules)
+    assert [[(a.channel, a.data["kind"]) for a in r.alerts] for r in results] == [
+        [], [], [("two", "changed")], []]
+    assert sorted(policies) == sorted((u, 0) for _, u in pages)
+    assert sorted(a.id for a in store.alerts() if a.type == "ops.test") == sorted(
+        f"ops-{u}" for _, u in pages)
+    f, s = Fetch.__table__, Source.__table__
+    with store.engine.connect() as conn:
+        got = conn.execute(sa.select(s.c.name, f.c.url, f.c.outcome)
+                           .join(s, s.c.id == f.c.source_id)
+                           .where(f.c.started_at == at(2)).order_by(f.c.url)).all()
+    assert [tuple(r) for r in got] == [
+        (s, u, "unchanged") for s, u in sorted([*pages, ("new", "https://new.example/")],
+                                               key=lambda p: p[1])]
+    seen = {(f.source, f.url) for f in store.figures() if f.last_seen_at == at(2)}
+    assert seen == pages
+    health = {h.name: (h.last_success_at, h.consecutive_failures)
+              for h in store.source_health()}
+    assert health == {"a": (at(2), 0), "b": (at(2), 0), "new": (at(2), 0)}

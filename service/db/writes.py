@@ -41,7 +41,17 @@ class Writes:
 
     def execute(self, statement: Executable,
                 params: Sequence[dict[str, Any]] | None = None) -> None:
-        """Queue `statement` (with a list of `params`: an executemany)."""
+        """Queue `statement` (with a list of `params`: an executemany; an empty list: no
+        statement).  Rows of the statement queued just before, with the same columns,
+        join its executemany: one statement instead of two."""
+        if params is not None:
+            if not params:
+                return
+            if self._queued:
+                last, rows = self._queued[-1]
+                if last is statement and rows and rows[0].keys() == params[0].keys():
+                    self._queued[-1] = (statement, [*rows, *params])
+                    return
         self._queued.append((statement, params))
 
     def flush(self, *, commit: bool = False) -> None:
