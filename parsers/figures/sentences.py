@@ -29,13 +29,15 @@ _BOUNDARY_RE = re.compile(
 _WORD_BEFORE_RE = re.compile(r"([A-Za-z][A-Za-z.]*)$")
 
 
-_WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz.")
+# What may stand right before the dot when `_WORD_BEFORE_RE` matches: a letter or
+# dot of the word, or a newline after it ("$" also matches before a final newline).
+_WORD_END_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz.\n")
 
 
 def _is_abbreviation(text: str, dot: int) -> bool:
-    # The word before must end right at the dot: most sentence-final dots follow
-    # a digit, "%" or ")" ("up 36%."), which rules out a word without the regex.
-    if not dot or text[dot - 1] not in _WORD_CHARS:
+    # Most sentence-final dots follow a digit, "%" or ")" ("up 36%."): no word
+    # ends there, which is settled without the regex search.
+    if not dot or text[dot - 1] not in _WORD_END_CHARS:
         return False
     m = _WORD_BEFORE_RE.search(text, max(0, dot - 12), dot)
     if not m:
