@@ -1,9 +1,11 @@
 """Queued writes (`service.db.writes.Writes`) on every backend: an executemany of many
 rows gives the same rows whether it runs row by row (SQLite) or as one statement over
-`unnest(arrays)` (PostgreSQL), including NULLs, JSON, defaults and a key given twice."""
+`unnest(arrays)` (PostgreSQL), including NULLs, exact decimals, times, defaults, a key
+given twice and values their column types refuse."""
 
 from __future__ import annotations
 
+from datetime import timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -22,6 +24,7 @@ db_url = backends.db_url
 store = backends.store
 
 _series = Series.__table__
+EAST = timezone(timedelta(hours=8))
 SERIES = [{"key": f"A\x1frevenue\x1f{year}", "entity": "A", "metric": "revenue",
            "period": str(year), "unit": "USD", "latest_value": Decimal(year),
            "latest_conversion_value": None if year % 2 else Decimal("7.1"),
@@ -45,7 +48,15 @@ def series_rows(store: Store) -> list[tuple]:
 
 
 def test_many_rows_inserted_and_updated_by_key(store: Store) -> None:
-    write(store, sa.insert(_series), SERIES)
+    precise = Decimal("12345678901234567890.123456789012")
+    write(store, sa.insert(_series), [*SERIES, {**SERIES[0], "key": "P", "latest_value": precise,
+                                                "updated_at": at(0).astimezone(EAST)}])
+    with store.engine.connect() as conn:
+        stored = conn.execute(sa.select(_series.c.latest_value, _series.c.updated_at)
+                              .where(_series.c.key == "P")).one()
+        assert tuple(stored) == (precise, at(0))
+        conn.execute(sa.delete(_series).where(_series.c.key == "P"))
+        conn.commit()
     assert [r[1:4] for r in series_rows(store)] == [
         (Decimal(2023), None, None), (Decimal(2024), Decimal("7.1"), "CNY"),
         (Decimal(2025), None, None)]
@@ -57,6 +68,17 @@ def test_many_rows_inserted_and_updated_by_key(store: Store) -> None:
         (SERIES[0]["key"], Decimal(4046), None, None, "t"),
         (SERIES[1]["key"], Decimal(4048), None, None, "t"),
         (SERIES[2]["key"], Decimal(2025), None, None, "s")]
+
+
+@pytest.mark.parametrize("bad, error", [
+    ({"latest_value": Decimal("NaN")}, "non-finite"),
+    ({"updated_at": at(0).replace(tzinfo=None)}, "naive"),
+])
+def test_values_the_column_types_refuse_fail_the_write_and_store_nothing(
+        store: Store, bad: dict, error: str) -> None:
+    with pytest.raises(Exception, match=error):
+        write(store, sa.insert(_series), [SERIES[0], {**SERIES[1], **bad}])
+    assert series_rows(store) == []
 
 
 def test_a_key_given_twice_keeps_the_last_row_as_an_executemany_does(store: Store) -> None:
@@ -95,6 +117,7 @@ def test_json_and_plain_value_defaults_of_the_columns_left_out(store: Store) -> 
     (sa.insert(Observation.__table__).returning(Observation.__table__.c.id), ("page_id",), None),
     (sa.update(_series).where(_series.c.unit == "USD"), ("latest_value",), None),
     (_UPDATE_SERIES, ("latest_value",), None),  # no key in the rows
+    (INSERT_TRACKS, ("page_id", "confirmed"), None),  # JSON: None is not NULL there
 ])
 def test_which_statements_go_as_one(statement: sa.Executable, names: tuple[str, ...],
                                     bulk: str | None) -> None:

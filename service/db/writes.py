@@ -219,7 +219,8 @@ class _Bulk:
 def _plan_insert(statement: sa.Insert, names: tuple[str, ...], dialect: Dialect
                  ) -> _Bulk | None:
     """`INSERT INTO t (...) SELECT * FROM unnest(...)`; columns the rows leave out take
-    their plain-value defaults (None: one is not a plain value)."""
+    their plain-value defaults (None: one is not a plain value, or a column is JSON,
+    where an executemany stores None as JSON null and an array element is SQL NULL)."""
     table = statement.table
     if (not isinstance(table, sa.Table) or statement._returning
             or statement._values or statement._multi_values
@@ -233,6 +234,8 @@ def _plan_insert(statement: sa.Insert, names: tuple[str, ...], dialect: Dialect
             return None
         defaults[column.name] = cast(Any, column.default).arg
     columns = [(n, table.c[n]) for n in (*names, *defaults)]
+    if any(isinstance(c.type, sa.JSON) for _, c in columns):
+        return None
     bulk = _Bulk(columns, defaults, dialect)
     quote = dialect.identifier_preparer.quote
     bulk.sql = (f"INSERT INTO {quote(table.name)} "
@@ -244,7 +247,7 @@ def _plan_update(statement: sa.Update, names: tuple[str, ...], dialect: Dialect
                  ) -> _Bulk | None:
     """`UPDATE t SET c = v.c, ... FROM unnest(...) AS v(...) WHERE t.key = v.key`, for an
     UPDATE whose only condition is `key == bindparam(...)` and whose values are all in
-    the rows (None: any other shape)."""
+    the rows, none of them JSON (None: any other shape)."""
     table = statement.table
     where = statement._where_criteria
     if (not isinstance(table, sa.Table) or statement._returning or statement._values
@@ -258,6 +261,8 @@ def _plan_update(statement: sa.Update, names: tuple[str, ...], dialect: Dialect
             or key not in names or not values or any(n not in table.c for n in values)):
         return None
     columns = [(key, key_column), *((n, table.c[n]) for n in values)]
+    if any(isinstance(c.type, sa.JSON) for _, c in columns):
+        return None
     bulk = _Bulk(columns, {}, dialect)
     bulk.key = key
     quote = dialect.identifier_preparer.quote
