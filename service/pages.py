@@ -134,7 +134,7 @@ class PageProcessor:
             content_hash=content_hash, etag=result.etag, last_modified=result.last_modified,
             status=result.status, rules=self.settings.rules,
             keep_versions=self.settings.keep_versions,
-            ops=self.health.policy(url, "ok", at=at),
+            ops=self.health.policy(url, "ok", at=at), expect_new=known is None,
         )
         return PageOutcome(source.name, url, "ok", figures=kept, figure_count=len(found),
                            changes=ingested.changes, alerts=len(ingested.alerts),

@@ -74,6 +74,7 @@ from .db.records import (
 from .db.session import WriterQueue, make_engine, session_factory
 from .db.tracks import (
     TRACKS_OF_URL,
+    Confirmed,
     advance,
     alert_changes,
     levels_of,
@@ -305,7 +306,8 @@ class Store:
     def ingest(self, *, source: str, url: str, at: datetime, figures: Sequence[Figure],
                body: bytes, content_hash: str, etag: str | None, last_modified: str | None,
                status: int, rules: Sequence[RuleConfig], keep_versions: int,
-               elapsed: float | None = None, ops: OpsUpdate | None = None) -> IngestResult:
+               elapsed: float | None = None, ops: OpsUpdate | None = None,
+               expect_new: bool = False) -> IngestResult:
         """Store a fetched page and its figures, diff them, and queue the alerts, atomically.
 
         Changes are confirmed per `confirm_fetches` level (`service.confirm`) in
@@ -313,6 +315,8 @@ class Store:
         Reads are set-based and writes bulk (see `service.db.ingest`), and the writes
         are sent together at the end (`service.db.writes`): a page costs about a dozen
         statements, and on PostgreSQL fewer round trips, whatever its number of figures.
+        `expect_new`: the caller knows of no stored page for `url` (no `KnownPage`), so
+        its figures and tracks are not read up front.
         """
         # Pure work first: SQLite has one writer, so the transaction should hold it
         # only for what needs the database.
@@ -320,7 +324,9 @@ class Store:
         compressed = compress_body(body)
         with self._tx(f"ingest {source} {url}") as session:
             writes = Writes(session)  # sent together once all reads are done
-            with_rows = (PRIORS_OF_URL, TRACKS_OF_URL) if self._pg else ()
+            # A page the caller believes new has no figures or tracks to read yet (if it
+            # is stored after all, they are read by its id below).
+            with_rows = (PRIORS_OF_URL, TRACKS_OF_URL) if self._pg and not expect_new else ()
             src, page, (prior_rows, track_rows) = _read_source(
                 session, source, url, at, _SOURCE_AND_PAGE_PG if self._pg else _SOURCE_AND_PAGE,
                 with_rows)
@@ -345,27 +351,25 @@ class Store:
             diff = diff_page(priors, keyed)
             apply_page_diff(writes, page.id, diff, at=at, fetch_id=fetch_id, placed=placed,
                             last_seen=page.last_fetched_at)
-            confirmed = advance(session, page.id, sightings_of_diff(diff, keyed),
-                                levels=levels_of(rules), at=at, source=source, url=url,
-                                baseline=baseline, writes=writes, loaded=track_rows)
+            # A page's first fetch is its baseline, not news, unless a rule asks.
+            news = not baseline or any(r.baseline_alerts for r in rules)
+            if baseline:  # every track starts settled at what is seen: nothing to step
+                confirmed: dict[int, list[Confirmed]] = {}
+                changes = page_changes(diff, source=source, url=url, at=at) if news else []
+            else:  # the level-1 tracks: the diff's changes, with returns marked `reverted`
+                confirmed = advance(session, page.id, sightings_of_diff(diff, keyed),
+                                    levels=levels_of(rules), at=at, source=source, url=url,
+                                    writes=writes, loaded=track_rows)
+                changes = [c.change for c in confirmed.pop(1, [])]
             position = {id(k): i for i, k in enumerate(keyed)}
             changed = diff.changed
             moved = sorted([p.current for p in changed] + diff.new,
                            key=lambda k: position[id(k)])
-            if baseline:
-                changes = page_changes(diff, source=source, url=url, at=at)
-            else:  # the level-1 tracks: the diff's changes, with returns marked `reverted`
-                changes = [c.change for c in confirmed.pop(1, [])]
             replaced = {id(p.current): p.prior.quantity for p in changed}
-            # A page's first fetch is its baseline, not news, unless a rule asks.
-            news = not baseline or any(r.baseline_alerts for r in rules)
-            changes += cross_source_changes(session, moved, source=source, url=url, at=at,
-                                            replaced=replaced, writes=writes,
-                                            with_conflicts=news)
-            if not news:
-                changes = []
-            if baseline:
-                confirmed = {}
+            cross = cross_source_changes(session, moved, source=source, url=url, at=at,
+                                         replaced=replaced, writes=writes, with_conflicts=news)
+            if news:
+                changes += cross
             result = alert_changes(session, rules, confirmed, changes, at=at, source=source,
                                    fetch_id=fetch_id, baseline=baseline, writes=writes)
             _succeeded(src.values, at)

@@ -312,3 +312,18 @@ def test_unchanged_pages_of_several_sources_recorded_in_one_batch(store: Store) 
     health = {h.name: (h.last_success_at, h.consecutive_failures)
               for h in store.source_health()}
     assert health == {"a": (at(2), 0), "b": (at(2), 0), "new": (at(2), 0)}
+
+
+def test_a_page_wrongly_expected_new_is_still_diffed_against_its_figures(store: Store) -> None:
+    """`expect_new` only skips reading up front: a stored page (another replica stored it
+    meanwhile) still has its figures and tracks read, and its change found."""
+    two = RuleConfig(channels=("two",), confirm_fetches=2)
+    ingest(store, PAGE, 0, (HOOK, two))
+    moved = [replace(PAGE[0], value=PAGE[0].value * 2), PAGE[1]]
+    kinds = []
+    for hour in (1, 2):
+        r = store.ingest(source="a", url=URL, at=at(hour), figures=moved, body=b"%d" % hour,
+                         content_hash=f"m{hour}", etag=None, last_modified=None, status=200,
+                         rules=(HOOK, two), keep_versions=3, expect_new=True)
+        kinds.append(sorted((a.channel, a.data["kind"]) for a in r.alerts))
+    assert kinds == [[("hook", "changed")], [("two", "changed")]]
