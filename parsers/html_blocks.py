@@ -18,19 +18,28 @@ possible runs per node.  Drop selectors that are a bare tag name are matched
 by tag in the walk and the others in one joined selector pass; elements with
 nothing to decide inside (see `_containers`) are read with one `node.text()`
 call instead of text node by text node; `_Run` takes a text node in one
-`str.split()`.  The output is the same, block for block, as walking every node.
+`str.split()`, or none when the text is printable without double spaces
+(`_joined_words`).  Site parsers pass their drop lists compiled once
+(`compile_drops`), and `_walk` runs the common cases of `leaf_block` and
+`flush` inline.  The output is the same, block for block, as walking every node.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Container, Iterable, Iterator, Sequence
+from dataclasses import dataclass, fields
+from typing import ClassVar
 
 from selectolax.lexbor import LexborNode
 
 from .document import Block, BlockKind, Footnote
 
-__all__ = ["ALWAYS_DROP", "blocks_from", "inline_text", "is_footnote_marker"]
+__all__ = [
+    "ALWAYS_DROP", "DropSelectors", "blocks_from", "compile_drops", "inline_text",
+    "is_footnote_marker",
+]
 
 # Never main text, whatever the page: code, forms, hidden nodes, footnote lists.
 ALWAYS_DROP: tuple[str, ...] = (
@@ -68,7 +77,30 @@ def _without_zero_width(text: str) -> str:
     return _ZERO_WIDTH.sub("", text)
 
 
+def _joined_words(text: str) -> str:
+    """`" ".join(text.split())`, without splitting text that is already like that.
+
+    Every whitespace character but U+0020 is unprintable, so printable text
+    with no double space is its own words joined, less a space at either end.
+    The two C scans cost half of building the list of words and joining it.
+    """
+    if text.isprintable() and "  " not in text:
+        return text.strip(" ")
+    return " ".join(text.split())
+
+
+def _collapsed(text: str) -> str:
+    """`text` without zero-width characters, its words joined by single spaces.
+
+    Printable text has no zero-width characters (all are format characters).
+    """
+    if text.isprintable() and "  " not in text:
+        return text.strip(" ")
+    return " ".join(_without_zero_width(text).split())
+
+
 _MARKER_TAGS = frozenset({"sup", "a"})  # the only tags is_footnote_marker accepts
+_MARKER_ATTRS = frozenset({"class", "role"})  # an `a` without either is no marker
 # Tags whose element needs the node-by-node walk around it (see `_containers`).
 # `img` is void: skipping it and reading its (absent) text are the same.
 _WALK_TAGS = (_BLOCKISH | _SKIP_TAGS | {"br"}) - {"img"}
@@ -126,7 +158,8 @@ class _Run:
         self.last = "\n"
 
     def add_text(self, text: str) -> None:
-        text = _without_zero_width(text)
+        if not text.isascii():
+            text = _without_zero_width(text)
         if self.keep_newlines and "\n" in text:
             for i, line in enumerate(text.split("\n")):
                 if i:
@@ -136,8 +169,8 @@ class _Run:
             self._add_flat(text)
 
     def _add_flat(self, text: str) -> None:
-        words = text.split()
-        if not words:
+        piece = _joined_words(text)
+        if not piece:
             if text:  # whitespace only: a space, unless at the start of a line
                 self.pending_space = self.last != "\n"
             return
@@ -147,7 +180,6 @@ class _Run:
         if self.pending_space and last != "\n" and last != " ":
             self.parts.append(" ")
             self.length += 1
-        piece = words[0] if len(words) == 1 else " ".join(words)
         self.parts.append(piece)
         self.length += len(piece)
         self.last = piece[-1]
@@ -177,8 +209,30 @@ class _Run:
         text = "".join(self.parts).rstrip()
         if not self.footnotes:
             return text, ()
-        notes = tuple(Footnote(f.marker, min(f.offset, len(text))) for f in self.footnotes)
-        return text, notes
+        # Footnotes are frozen values: one whose offset already fits is reused as is.
+        n = len(text)
+        return text, tuple(f if f.offset <= n else Footnote(f.marker, n) for f in self.footnotes)
+
+
+_new = object.__new__
+_SET_KIND, _SET_TEXT, _SET_FOOTNOTES, _SET_ROW_HEADER, _SET_COLUMN_HEADER = (
+    getattr(Block, f.name).__set__ for f in fields(Block)
+)
+
+
+def _block(kind: BlockKind, text: str, footnotes: tuple[Footnote, ...] = ()) -> Block:
+    """`Block(kind, text, footnotes)`, built a third faster.
+
+    A frozen dataclass's `__init__` sets each field through `object.__setattr__`;
+    this sets the same slots directly (pages have hundreds of blocks).
+    """
+    block = _new(Block)
+    _SET_KIND(block, kind)
+    _SET_TEXT(block, text)
+    _SET_FOOTNOTES(block, footnotes)
+    _SET_ROW_HEADER(block, None)
+    _SET_COLUMN_HEADER(block, None)
+    return block
 
 
 _Restore = tuple[BlockKind, bool]  # the walker state to restore after a block element
@@ -189,6 +243,10 @@ class _Walker:
     it (no block, `<br>`, table, skipped or dropped element, footnote marker:
     see `_containers`) with one `node.text()` call, which `_Run` turns into the
     same text as the text nodes one by one."""
+
+    # True when `leaf_block` and `flush` are this class's: `_walk` then runs their
+    # common cases inline.
+    plain_leaves: ClassVar[bool] = True
 
     def __init__(
         self, skip: Container[int], skip_tags: frozenset[str], containers: set[int]
@@ -206,7 +264,7 @@ class _Walker:
         if run.parts or run.footnotes:
             text, notes = run.result()
             if text:
-                self.blocks.append(Block(self.kind, text, notes))
+                self.blocks.append(_block(self.kind, text, notes))
             run.clear()
         else:  # nothing since the last flush: most block boundaries
             run.pending_space = False
@@ -223,9 +281,9 @@ class _Walker:
             self.kind, self.run.keep_newlines = kind, keep
             return
         # A fresh run given one string ends as its words joined by single spaces.
-        words = _without_zero_width(text).split()
-        if words:
-            self.blocks.append(Block(_KIND_OF.get(tag, self.kind), " ".join(words)))
+        text = _collapsed(text)
+        if text:
+            self.blocks.append(_block(_KIND_OF.get(tag, self.kind), text))
 
     # -- traversal (iterative: pages nest thousands of levels deep) ----------
     def children(self, node: LexborNode) -> None:
@@ -246,6 +304,8 @@ class _Walker:
         # body is `enter` inlined: it runs for every node above the leaves.
         stack: list[tuple[Iterator[LexborNode], _Restore | None]] = [(nodes, None)]
         skip, skip_tags, containers = self.skip, self.skip_tags, self.containers
+        run, blocks, plain_leaves = self.run, self.blocks, self.plain_leaves
+        blockish, kind_of, marker_tags = _BLOCKISH, _KIND_OF, _MARKER_TAGS  # locals: faster
         while stack:
             children, restore = stack[-1]
             for child in children:
@@ -254,11 +314,14 @@ class _Walker:
                     text = child.text_content
                     if not text:
                         continue
-                    run = self.run
-                    if text.isspace() and not (run.keep_newlines and "\n" in text):
-                        run.pending_space = run.last != "\n"  # what add_text would do
-                    else:
+                    # `run.add_text` inlined but for kept newlines; whitespace
+                    # alone only sets the pending space, as `_add_flat` would.
+                    if run.keep_newlines and "\n" in text:
                         run.add_text(text)
+                    elif text.isspace():
+                        run.pending_space = run.last != "\n"
+                    else:
+                        run._add_flat(text if text.isascii() else _without_zero_width(text))
                     continue
                 if tag is None:  # an odd node type: its children continue the run
                     stack.append((child.iter(include_text=True), None))
@@ -268,11 +331,11 @@ class _Walker:
                 mem_id = child.mem_id
                 if mem_id in skip:
                     continue
-                if tag in _MARKER_TAGS and is_footnote_marker(child):
-                    self.run.marker(child.text())
+                if tag in marker_tags and is_footnote_marker(child):
+                    run.marker(child.text())
                     continue
                 if tag == "br":
-                    self.run.newline()
+                    run.newline()
                     continue
                 if tag == "table":
                     self.flush()
@@ -283,16 +346,29 @@ class _Walker:
                     # U+FFFD may stand for bytes lexbor kept verbatim (a tree parsed
                     # from bytes): only text node by text node decodes them as before.
                     if "\ufffd" not in whole:
-                        if tag in _BLOCKISH:
-                            self.leaf_block(tag, whole)
+                        if tag not in blockish:
+                            run.add_text(whole)
+                        elif plain_leaves and tag != "pre" and not run.keep_newlines:
+                            # `leaf_block` inlined for its common case (most elements
+                            # of a page end here): flush, then one fresh run's text.
+                            if run.parts or run.footnotes:
+                                self.flush()
+                            else:
+                                run.pending_space = False
+                            whole = _collapsed(whole)
+                            if whole:
+                                blocks.append(_block(kind_of.get(tag, self.kind), whole))
                         else:
-                            self.run.add_text(whole)
+                            self.leaf_block(tag, whole)
                         continue
-                if tag in _BLOCKISH:
-                    self.flush()
-                    state = (self.kind, self.run.keep_newlines)
-                    self.kind = _KIND_OF.get(tag, self.kind)
-                    self.run.keep_newlines = state[1] or tag == "pre"
+                if tag in blockish:
+                    if run.parts or run.footnotes or not plain_leaves:
+                        self.flush()
+                    else:  # `flush` with nothing to flush, inline
+                        run.pending_space = False
+                    state = (self.kind, run.keep_newlines)
+                    self.kind = kind_of.get(tag, self.kind)
+                    run.keep_newlines = state[1] or tag == "pre"
                     stack.append((child.iter(include_text=True), state))
                 else:
                     stack.append((child.iter(include_text=True), None))
@@ -300,8 +376,11 @@ class _Walker:
             else:
                 stack.pop()
                 if restore is not None:
-                    self.flush()
-                    self.kind, self.run.keep_newlines = restore
+                    if run.parts or run.footnotes or not plain_leaves:
+                        self.flush()
+                    else:
+                        run.pending_space = False
+                    self.kind, run.keep_newlines = restore
 
     # -- tables ------------------------------------------------------------
     def table(self, table: LexborNode) -> None:
@@ -328,6 +407,10 @@ class _Walker:
             self.table_row(row, col_headers)
 
     def inline(self, node: LexborNode) -> tuple[str, tuple[Footnote, ...]]:
+        if node.mem_id not in self.containers:  # a plain cell: a fresh run of its text
+            text = node.text()
+            if "\ufffd" not in text:  # see `_walk`
+                return _collapsed(text), ()
         walker = _InlineWalker(self.skip, self.skip_tags, self.containers)
         walker.children(node)
         return walker.run.result()
@@ -380,6 +463,8 @@ def _colspan(cell: LexborNode) -> int:
 class _InlineWalker(_Walker):
     """Collects a whole subtree into one run; block boundaries become spaces."""
 
+    plain_leaves: ClassVar[bool] = False
+
     def flush(self) -> None:
         self.run.add_text(" ")
 
@@ -397,6 +482,12 @@ class _InlineWalker(_Walker):
 
 def inline_text(node: LexborNode, skip: set[int] | None = None) -> tuple[str, tuple[Footnote, ...]]:
     """All text under `node` as one normalised string, with its footnote markers."""
+    first = node.child
+    if not skip and (first is None or (first.next is None and first.tag == "-text")):
+        # Text alone (a title, a byline): what the walker would make of it, without one.
+        text = node.text()
+        if "\ufffd" not in text:  # see `_Walker._walk`
+            return _collapsed(text), ()
     skip = skip or set()
     walker = _InlineWalker(skip, _SKIP_TAGS, _containers(node, _SKIP_TAGS, skip_ids=skip))
     walker.children(node)
@@ -416,45 +507,55 @@ def _containers(
     possible footnote marker (`sup`, `a` with a class or role) or a node
     without a tag name; every other element's text is its `node.text()`.
     One traversal reading tag names, plus a walk up from each such
-    descendant that stops at the first marked ancestor.
+    descendant that stops at the first marked ancestor (inlined twice: it
+    runs for most elements of a page, and a call costs as much as its body).
+    One CSS list of these tags instead of the traversal would cost lexbor a
+    pass per selector, several times the Python.
     """
     marked: set[int] = set()
+    mark = marked.add
     stop = root.mem_id
-
-    def mark_ancestors(node: LexborNode) -> None:
+    for node in skip_nodes:  # first, so that the traversal needs no `mem_id` per node
         if node.mem_id == stop:
-            return
+            continue
         parent = node.parent
         while parent is not None:
             mem_id = parent.mem_id
             if mem_id in marked:
-                return
-            marked.add(mem_id)
+                break
+            mark(mem_id)
             if mem_id == stop:
-                return
+                break
             parent = parent.parent
-
-    for node in skip_nodes:  # first, so that the traversal needs no `mem_id` per node
-        mark_ancestors(node)
     walk_tags = _WALK_TAGS | skip_tags
     plain = frozenset() if skip_ids else _PLAIN_TAGS - skip_tags
-    for node in root.traverse():
+    nodes = root.traverse()
+    first = next(nodes, None)  # `root` itself: nothing above it to mark
+    if first is not None and first.mem_id != stop:
+        nodes = itertools.chain((first,), nodes)
+    for node in nodes:
         tag = node.tag
         if tag in plain:
             continue
         if (
             tag is None
             or tag in walk_tags
-            or (tag in _MARKER_TAGS and _maybe_marker(node))
+            # a possible footnote marker (what `is_footnote_marker` reads: a `sup`,
+            # or an `a` with a class or role), inline: pages hold hundreds of links
+            or tag == "sup"
+            or (tag == "a" and not _MARKER_ATTRS.isdisjoint(node.attributes))
             or (skip_ids and node.mem_id in skip_ids)
         ):
-            mark_ancestors(node)
+            parent = node.parent
+            while parent is not None:
+                mem_id = parent.mem_id
+                if mem_id in marked:
+                    break
+                mark(mem_id)
+                if mem_id == stop:
+                    break
+                parent = parent.parent
     return marked
-
-
-def _maybe_marker(node: LexborNode) -> bool:
-    """Cheap superset of `is_footnote_marker` (`a`/`sup` only): the attributes it reads."""
-    return node.tag == "sup" or bool(node.attributes.keys() & {"class", "role"})
 
 
 def _split_drops(selectors: Iterable[str]) -> tuple[frozenset[str], list[str], list[str]]:
@@ -479,22 +580,43 @@ def _split_drops(selectors: Iterable[str]) -> tuple[frozenset[str], list[str], l
     return frozenset(tags), joinable, alone
 
 
+@dataclass(frozen=True, slots=True)
+class DropSelectors:
+    """Drop selectors sorted out once (see `compile_drops`), not on every `blocks_from` call.
+
+    Site parsers drop the same selectors on every page: splitting them, joining
+    the CSS query and building the walk's tag sets is per-list work, not per-page.
+    """
+
+    skip_tags: frozenset[str]  # ALWAYS_DROP and bare tag names, matched by `node.tag`
+    joinable: tuple[str, ...]  # ALWAYS_DROP's and the list's selectors safe to join in one query
+    alone: tuple[str, ...]  # selectors queried one by one
+    query: str  # `joinable` joined with commas
+
+
+def compile_drops(selectors: Iterable[str] = ()) -> DropSelectors:
+    """`selectors` (CSS, from a site parser or config) ready for `blocks_from`."""
+    tags, joinable, alone = _split_drops(selectors)
+    skip_tags = _SKIP_TAGS | _ALWAYS_DROP_TAGS | tags
+    joined = (*_ALWAYS_DROP_CSS, *joinable)
+    return DropSelectors(skip_tags, joined, tuple(alone), ",".join(joined))
+
+
 def _balanced(selector: str) -> bool:
     c = selector.count
     return ("\\" not in selector and "/*" not in selector and "," not in selector
             and c("(") == c(")") and c("[") == c("]") and c('"') % 2 == 0 and c("'") % 2 == 0)
 
 
-def _skip_nodes(
-    node: LexborNode, joinable: Sequence[str], alone: Iterable[str]
-) -> dict[int, LexborNode]:
+def _skip_nodes(node: LexborNode, drops: DropSelectors) -> dict[int, LexborNode]:
     """The nodes under `node` (inclusive) that the selectors match, by `mem_id`."""
     skip: dict[int, LexborNode] = {}
-    if joinable:
+    alone: Iterable[str] = drops.alone
+    if drops.query:
         try:
-            skip.update((m.mem_id, m) for m in node.css(",".join(joinable)))
+            skip.update((m.mem_id, m) for m in node.css(drops.query))
         except Exception:  # one invalid selector spoils the list: ask one by one
-            alone = (*joinable, *alone)
+            alone = (*drops.joinable, *alone)
     for selector in alone:
         try:
             matches = node.css(selector)
@@ -504,20 +626,30 @@ def _skip_nodes(
     return skip
 
 
-def blocks_from(node: LexborNode | None, *, drop_selectors: Sequence[str] = ()) -> list[Block]:
+def blocks_from(
+    node: LexborNode | None, *, drop_selectors: Sequence[str] | DropSelectors = ()
+) -> list[Block]:
     """The blocks of `node`'s subtree in reading order, skipping `drop_selectors` matches.
 
     `ALWAYS_DROP` (scripts, forms, hidden nodes, footnote lists) is skipped too.
     Returns [] for None.  Never raises on odd markup; an invalid selector is ignored.
+    A parser that drops the same selectors on every page passes them compiled
+    once (`compile_drops`).
     """
     if node is None:
         return []
-    tags, joinable, alone = _split_drops(drop_selectors)
-    skip = _skip_nodes(node, (*_ALWAYS_DROP_CSS, *joinable), alone)
-    skip_tags = _SKIP_TAGS | _ALWAYS_DROP_TAGS | tags
+    if isinstance(drop_selectors, DropSelectors):
+        drops = drop_selectors
+    else:
+        drops = compile_drops(drop_selectors) if drop_selectors else _NO_DROPS
+    skip = _skip_nodes(node, drops)
+    skip_tags = drops.skip_tags
     if node.mem_id in skip or node.tag in skip_tags:
         return []
     walker = _Walker(skip, skip_tags, _containers(node, skip_tags, skip.values()))
     walker.visit(node)
     walker.flush()
     return walker.blocks
+
+
+_NO_DROPS = compile_drops()

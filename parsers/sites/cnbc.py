@@ -7,6 +7,7 @@ from typing import ClassVar
 from selectolax.lexbor import LexborHTMLParser
 
 from ..document import Block, Document
+from ..html_blocks import compile_drops
 from ..registry import SiteParser
 from . import _common as c
 
@@ -16,6 +17,9 @@ CNBC_DROP: tuple[str, ...] = (
     ".ad", ".BoxInline-container", ".QuoteInBody-inlineButton", ".ArticleBody-subtitle-watch",
     ".ArticleBodyWrapper-subscribe", "[data-module='ArticleVideo']",
 )
+# Compiled once: sorting a drop list out is per list, not per page.
+_DROPS = compile_drops(CNBC_DROP)
+_KEY_POINTS_DROPS = compile_drops(("h2", ".RenderKeyPoints-title"))
 
 
 class CnbcParser(SiteParser):
@@ -29,9 +33,9 @@ class CnbcParser(SiteParser):
         blocks: list[Block] = []
         key_points = c.first(page, ".RenderKeyPoints-list", ".RenderKeyPoints-keyPoints")
         if key_points is not None:
-            blocks += c.body_blocks(key_points, ("h2", ".RenderKeyPoints-title"))
+            blocks += c.body_blocks(key_points, _KEY_POINTS_DROPS)
         body = c.first(page, "div.ArticleBody-articleBody", "div.group", "article")
-        blocks += c.body_blocks(body, CNBC_DROP)
+        blocks += c.body_blocks(body, _DROPS)
         return c.document(
             page, url, self.name, blocks,
             title=c.page_title(page, "h1.ArticleHeader-headline", "h1", suffixes=("CNBC",)),

@@ -7,6 +7,7 @@ from typing import ClassVar
 from selectolax.lexbor import LexborHTMLParser
 
 from ..document import Document
+from ..html_blocks import compile_drops
 from ..registry import SiteParser
 from . import _common as c
 
@@ -16,6 +17,7 @@ BLOG_DROP: tuple[str, ...] = (
     "#disqus_thread", ".related", ".breadcrumbs", "a.anchor", "a.footnote-backref",
     "a.reversefootnote", "a.footnote-return",
 )
+_DROPS = compile_drops(BLOG_DROP)  # once: sorting a drop list out is per list, not per page
 
 
 class FootnoteBlogParser(SiteParser):
@@ -30,7 +32,7 @@ class FootnoteBlogParser(SiteParser):
         body = c.first(page, "div.post-content", "div.post-body", "div.entry-content",
                        "article .content", "article.post", "main article", "article", "main")
         return c.document(
-            page, url, self.name, c.body_blocks(body, BLOG_DROP),
+            page, url, self.name, c.body_blocks(body, _DROPS),
             title=c.page_title(page, "h1.post-title", "article h1", "h1"),
             published_at=c.published(page, "time[datetime]", ".post-meta span", ".post-date"),
             author=c.meta(page, "author")

@@ -8,6 +8,7 @@ from typing import ClassVar
 from selectolax.lexbor import LexborHTMLParser
 
 from ..document import Document
+from ..html_blocks import compile_drops
 from ..registry import SiteParser
 from . import _common as c
 
@@ -16,6 +17,7 @@ FORBESCHINA_DROP: tuple[str, ...] = (
     ".recommend", ".recommend-list", ".related", ".share", ".share-box", ".tags", ".ad",
     ".copyright", "aside", "nav", "header", "footer",
 )
+_DROPS = compile_drops(FORBESCHINA_DROP)  # once: sorting a drop list out is per list, not per page
 _BYLINE = re.compile(r"^(?:Written by|By|文\s*[|｜/])\s*", re.IGNORECASE)
 
 
@@ -33,7 +35,7 @@ class ForbesChinaParser(SiteParser):
                                    "a[href*='/author/']"))
         author = _BYLINE.sub("", byline).strip() if byline else c.meta(page, "author")
         return c.document(
-            page, url, self.name, c.body_blocks(body, FORBESCHINA_DROP),
+            page, url, self.name, c.body_blocks(body, _DROPS),
             title=c.page_title(page, "h1.article-title", "h1",
                                suffixes=("Forbes China", "福布斯中国")),
             published_at=c.published(page, ".article-info .date", "time[datetime]", ".date"),

@@ -8,6 +8,7 @@ from typing import ClassVar
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from ..document import Block, Document
+from ..html_blocks import compile_drops
 from ..registry import SiteParser
 from . import _common as c
 
@@ -24,8 +25,9 @@ class SelectorParser(SiteParser):
     def parse(self, tree: LexborHTMLParser, url: str | None) -> Document:
         page = c.Page(tree)  # its <meta> tags are read once for all lookups
         blocks: list[Block] = []
+        drops = compile_drops(self.drop)  # once for all the kept roots
         for node in self._roots(page):
-            blocks += c.body_blocks(node, self.drop)
+            blocks += c.body_blocks(node, drops)
         return c.document(
             page, url, self.name, blocks,
             title=c.page_title(page, "h1"),

@@ -7,6 +7,7 @@ from typing import ClassVar
 from selectolax.lexbor import LexborHTMLParser
 
 from ..document import Document
+from ..html_blocks import DropSelectors, compile_drops
 from ..registry import SiteParser
 from . import _common as c
 
@@ -40,6 +41,13 @@ class TmtpostParser(SiteParser):
         ".post-info a[href*='/user/']", ".post-info .author", "a[rel='author']",
     )
     title_suffixes: ClassVar[tuple[str, ...]] = ("钛媒体官方网站", "钛媒体", "TMTPOST")
+    # TMTPOST_DROP and the summary selectors, compiled once per class (see below).
+    body_drops: ClassVar[DropSelectors] = compile_drops((*TMTPOST_DROP, *summary_selectors))
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        """A subclass with its own `summary_selectors` drops those from its body."""
+        super().__init_subclass__(**kwargs)
+        cls.body_drops = compile_drops((*TMTPOST_DROP, *cls.summary_selectors))
 
     def parse(self, tree: LexborHTMLParser, url: str | None) -> Document:
         page = c.Page(tree)  # its <meta> tags are read once for all lookups
@@ -48,7 +56,7 @@ class TmtpostParser(SiteParser):
         summary = c.first(page, *self.summary_selectors)
         if summary is not None:  # the lede is content; the body walk skips it
             blocks += c.body_blocks(summary)
-        blocks += c.body_blocks(body, (*TMTPOST_DROP, *self.summary_selectors))
+        blocks += c.body_blocks(body, self.body_drops)
         author = c.text_of(c.first(page, *self.author_selectors)) or c.meta(page, "author")
         return c.document(
             page, url, self.name, blocks,

@@ -8,6 +8,7 @@ from selectolax.lexbor import LexborHTMLParser
 
 from ..document import Document
 from ..generic import GenericExtractor
+from ..html_blocks import compile_drops
 from ..registry import SiteParser
 from . import _common as c
 
@@ -19,6 +20,8 @@ WORDPRESS_DROP: tuple[str, ...] = (
     ".cat-links", ".wpcnt", ".code-block", ".adsbygoogle", ".wp-block-buttons",
     ".wp-block-embed", "form", ".source", ".post-source",
 )
+# Compiled once: sorting a drop list out is per list, not per page.
+_DROPS = compile_drops((*WORDPRESS_DROP, "h1.entry-title", "header.entry-header"))
 
 
 class WordPressParser(SiteParser):
@@ -38,7 +41,7 @@ class WordPressParser(SiteParser):
             return GenericExtractor().parse(tree, url)
         author = c.text_of(c.first(page, ".byline .author a", ".byline a[rel='author']",
                                    "a[rel='author']", ".author.vcard"))
-        blocks = c.body_blocks(body, (*WORDPRESS_DROP, "h1.entry-title", "header.entry-header"))
+        blocks = c.body_blocks(body, _DROPS)
         return c.document(
             page, url, self.name, blocks,
             title=c.page_title(page, "h1.entry-title", "article h1", suffixes=_site_name(page)),
