@@ -7,10 +7,20 @@ event loop that fetches.  With `parse_workers = N`, N processes each hold a
 service process only fetches and hands each body over: a page is still one
 transaction, committed by the worker that processed it.
 
+Each worker is a process from multiprocessing's fork server, joined to the
+service by a socket pair that the event loop itself writes tasks to and reads
+results from: no helper thread in the service process.  (A ProcessPoolExecutor
+runs two, a feeder and a manager, that take the GIL from the event loop on
+every page: a profile of a 4,000-page cycle found the loop waiting to get it
+back after waking the manager thread in a quarter of its samples.)  A worker
+holds at most `DEPTH` pages, the one it works on and the next, so it never
+waits for the loop, and a page waits for the first worker that has room.
+
 Workers get the settings once, when they start (without the watchlist, which
-they never read); `restart` replaces them when the rules change.  A worker
-that dies (out of memory, a crash in a C extension) breaks the pool: that
-page fails with `PageWorkerError` and the next page gets a fresh pool.
+they never read); `restart` replaces them when the rules change, and the old
+ones finish what they hold.  A worker that dies (out of memory, a crash in a C
+extension) fails the pages it held with `PageWorkerError`, and a new worker
+takes its place.
 """
 
 from __future__ import annotations
@@ -18,9 +28,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+import pickle
+import socket
+import struct
+from collections.abc import Sequence
 from datetime import datetime
+from multiprocessing.connection import Connection
+from typing import Any
 
 from .errors import PageWorkerError
 from .fetch import FetchResult
@@ -30,53 +44,166 @@ from .store import KnownPage, Store
 
 log = logging.getLogger(__name__)
 
-_processor: PageProcessor | None = None  # this worker process's, set by _start
+DEPTH = 2  # pages handed to one worker at a time: the one it works on, and the next
+_HEADER = struct.Struct("!i")  # multiprocessing.connection's frame: a length, then a pickle
+_STOP_TIMEOUT = 10.0  # seconds a closing worker gets to finish before it is killed
 
 
-def _start(settings: Settings, keep_figures: bool) -> None:
-    global _processor
-    _processor = PageProcessor(settings, Store(settings.database_url), keep_figures=keep_figures)
+def _serve(conn: Connection, settings: Settings, keep_figures: bool) -> None:
+    """A worker's life: take a page, process it, answer; until the service hangs up."""
+    processor = PageProcessor(settings, Store(settings.database_url), keep_figures=keep_figures)
+    while True:
+        try:
+            seq, args = conn.recv()
+        except EOFError:
+            return
+        try:
+            conn.send((seq, processor.process(*args), None))
+        except Exception as exc:  # the caller's to handle, as if processed in its process
+            conn.send((seq, None, _portable(exc)))
 
 
-def _process(source: SourceConfig, url: str, result: FetchResult, at: datetime,
-             known: KnownPage | None) -> PageOutcome:
-    assert _processor is not None, "page worker not started"
-    return _processor.process(source, url, result, at, known)
+def _portable(exc: Exception) -> Exception:
+    """`exc` if it survives pickling, else a RuntimeError that names it."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:  # any failure to round-trip means: describe it instead
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
+    return exc
+
+
+class _Worker:
+    """One worker process and the pages it holds, by task number (with their URLs)."""
+
+    def __init__(self, context: Any, settings: Settings, keep_figures: bool) -> None:
+        ours, theirs = multiprocessing.Pipe(duplex=True)  # a socket pair, framed
+        self.process = context.Process(target=_serve, args=(theirs, settings, keep_figures),
+                                       daemon=True, name="figwatch-page-worker")
+        self.process.start()
+        theirs.close()
+        self._sock = socket.fromfd(ours.fileno(), socket.AF_UNIX, socket.SOCK_STREAM)
+        ours.close()  # `fromfd` took a copy of the descriptor
+        self._writer: asyncio.StreamWriter | None = None
+        self._reading: asyncio.Task[None] | None = None
+        self.held: dict[int, tuple[asyncio.Future[PageOutcome], str]] = {}
+        self.alive = True
+        self.stopping = False
+
+    async def send(self, seq: int, url: str, args: tuple[Any, ...]) -> asyncio.Future[PageOutcome]:
+        if self._writer is None:
+            reader, self._writer = await asyncio.open_unix_connection(sock=self._sock)
+            self._reading = asyncio.create_task(self._read(reader))
+        future: asyncio.Future[PageOutcome] = asyncio.get_running_loop().create_future()
+        self.held[seq] = (future, url)
+        data = pickle.dumps((seq, args), protocol=pickle.HIGHEST_PROTOCOL)
+        self._writer.write(_HEADER.pack(len(data)) + data)  # buffered: never blocks the loop
+        return future
+
+    async def _read(self, reader: asyncio.StreamReader) -> None:
+        try:
+            while True:
+                (size,) = _HEADER.unpack(await reader.readexactly(_HEADER.size))
+                seq, outcome, exc = pickle.loads(await reader.readexactly(size))
+                future, _ = self.held.pop(seq)
+                if not future.done():
+                    if exc is None:
+                        future.set_result(outcome)
+                    else:
+                        future.set_exception(exc)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass  # the worker is gone: stopped, or dead
+        self.alive = False
+        if self.held and not self.stopping:
+            log.error("a page worker died (exit code %s); starting a new one",
+                      self.process.exitcode)
+        for future, url in self.held.values():
+            if not future.done():
+                future.set_exception(PageWorkerError(
+                    f"page worker died while processing {url} "
+                    f"(exit code {self.process.exitcode})"))
+        self.held.clear()
+
+    def stop(self) -> None:
+        """Hang up: the worker finishes what it holds, answers, and exits."""
+        self.stopping = True
+        if self._writer is not None:
+            if not self._writer.is_closing():
+                self._writer.write_eof()
+        else:
+            self._sock.close()
+            self.alive = False
+
+    def join(self) -> None:
+        self.process.join(_STOP_TIMEOUT)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        if self._writer is not None:
+            self._writer.close()
 
 
 class PageWorkers:
-    """A pool of page worker processes (see the module docstring)."""
+    """The page worker processes (see the module docstring)."""
 
     def __init__(self, settings: Settings, count: int, *, keep_figures: bool) -> None:
         self.count = count
         self.keep_figures = keep_figures
-        self._pool = self._new_pool(settings)
+        self._context = multiprocessing.get_context("forkserver")
         self._settings = settings
+        self._workers = [self._spawn() for _ in range(count)]
+        self._retired: list[_Worker] = []
+        self._room: asyncio.Condition | None = None
+        self._seq = 0
 
-    def _new_pool(self, settings: Settings) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(
-            self.count, mp_context=multiprocessing.get_context("forkserver"),
-            initializer=_start,
-            initargs=(settings.model_copy(update={"sources": ()}), self.keep_figures))
+    def _spawn(self) -> _Worker:
+        light = self._settings.model_copy(update={"sources": ()})
+        return _Worker(self._context, light, self.keep_figures)
+
+    @property
+    def held(self) -> int:
+        """Pages handed to workers and not answered yet."""
+        return sum(len(w.held) for w in self._workers)
+
+    @property
+    def processes(self) -> list[Any]:
+        """The worker processes (multiprocessing `Process` objects) taking pages now."""
+        return [w.process for w in self._workers]
 
     async def process(self, source: SourceConfig, url: str, result: FetchResult, at: datetime,
                       known: KnownPage | None) -> PageOutcome:
-        pool = self._pool
+        if self._room is None:
+            self._room = asyncio.Condition()
+        async with self._room:
+            worker = await self._room.wait_for(self._free)
+            assert worker is not None  # `wait_for` returns once `_free` finds one
+            self._seq += 1
+            future = await worker.send(self._seq, url, (source, url, result, at, known))
         try:
-            return await asyncio.get_running_loop().run_in_executor(
-                pool, _process, source, url, result, at, known)
-        except BrokenProcessPool as exc:
-            if pool is self._pool:  # the first page to notice replaces the pool
-                log.error("a page worker died; starting new workers")
-                self._pool = self._new_pool(self._settings)
-                pool.shutdown(wait=False, cancel_futures=True)
-            raise PageWorkerError(f"page worker died while processing {url}: {exc}") from exc
+            return await future
+        finally:
+            async with self._room:
+                self._room.notify()
+
+    def _free(self) -> _Worker | None:
+        """The worker holding the fewest pages, if it has room (a dead one is replaced)."""
+        for i, worker in enumerate(self._workers):
+            if not worker.alive and not worker.stopping:
+                worker.join()
+                self._workers[i] = self._spawn()
+        best = min(self._workers, key=lambda w: len(w.held))
+        return best if len(best.held) < DEPTH else None
 
     def restart(self, settings: Settings) -> None:
         """New workers with `settings`; pages already handed over finish in the old ones."""
-        old, self._settings = self._pool, settings
-        self._pool = self._new_pool(settings)
-        old.shutdown(wait=False)
+        old, self._settings = self._workers, settings
+        self._workers = [self._spawn() for _ in range(self.count)]
+        for worker in old:
+            worker.stop()
+        self._retired = [w for w in self._retired if w.process.is_alive()] + old
 
     def close(self) -> None:
-        self._pool.shutdown(cancel_futures=True)
+        workers: Sequence[_Worker] = [*self._workers, *self._retired]
+        for worker in workers:
+            worker.stop()
+        for worker in workers:
+            worker.join()

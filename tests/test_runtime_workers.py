@@ -13,7 +13,7 @@ import pytest
 import parsers
 from service.errors import StoreError
 from service.runtime import Runtime
-from service.settings import RuleConfig, Settings
+from service.settings import RuleConfig, Settings, SourceConfig
 from service.snapshot_server import SnapshotServer
 from service.store import Store
 
@@ -55,22 +55,42 @@ def _two_pages(site: SnapshotServer, db: Path, workers: int, **extra: object) ->
                   "parser": "tmtpost_en"}), **extra)
 
 
-async def test_a_dead_worker_fails_one_page_and_new_workers_take_the_next(tmp_path: Path) -> None:
+async def test_a_dead_worker_fails_only_the_page_it_held(tmp_path: Path) -> None:
+    """A worker killed while idle costs no page; one killed while it holds a page (here:
+    stopped before it could process it) fails that page, and a new worker takes the
+    next."""
+    db = tmp_path / "fw.db"
     with SnapshotServer.from_directory(SNAPSHOTS) as site:
-        settings = _two_pages(site, tmp_path / "fw.db", 1)
+        cbinsights = SourceConfig(name="cbinsights", parser="cbinsights",
+                                  url=site.base_url + "/www.cbinsights.com/ai-trends-q1-2024.html")
+        settings = _two_pages(site, db, 1)
+        forbes, tmtpost = settings.sources
         async with Runtime(settings) as runtime:
-            assert runtime.workers is not None
-            first = await runtime.cycle(settings.sources[:1])
-            assert [p.outcome for p in first.pages] == ["ok"]
-            for process in list(runtime.workers._pool._processes.values()):  # type: ignore[union-attr]
-                os.kill(process.pid, signal.SIGKILL)
-                process.join()
-            died = await runtime.cycle(settings.sources[1:])
-            again = await runtime.cycle(settings.sources[1:])
+            workers = runtime.workers
+            assert workers is not None
+            first = await runtime.cycle([forbes])
+            _kill(workers.processes)
+            after_idle_death = await runtime.cycle([cbinsights])
+            for process in workers.processes:  # it will hold the page, not process it
+                os.kill(process.pid, signal.SIGSTOP)
+            cycle = asyncio.create_task(runtime.cycle([tmtpost]))
+            while workers.held == 0:
+                await asyncio.sleep(0.01)
+            _kill(workers.processes)
+            died = await cycle
+            again = await runtime.cycle([tmtpost])
+    assert [p.outcome for p in (*first.pages, *after_idle_death.pages)] == ["ok", "ok"]
     [page] = died.pages
     assert page.outcome == "failed" and "page worker died" in (page.error or "")
+    assert "/en.tmtpost.com/" in (page.error or "")  # it names the page
     assert [p.outcome for p in again.pages] == ["ok"]
     assert len(Store(settings.database_url).figures("forbes")) >= 10  # nothing stored was lost
+
+
+def _kill(processes: list) -> None:
+    for process in processes:
+        os.kill(process.pid, signal.SIGKILL)
+        process.join()
 
 
 async def test_new_rules_restart_the_workers(tmp_path: Path) -> None:
@@ -79,12 +99,12 @@ async def test_new_rules_restart_the_workers(tmp_path: Path) -> None:
                               channels=({"name": "out", "kind": "stdout"},))
         async with Runtime(settings) as runtime:
             assert runtime.workers is not None
-            pool = runtime.workers._pool
+            pids = [p.pid for p in runtime.workers.processes]
             runtime.apply_settings(settings.model_copy(update={"api_token": "x" * 32}))
-            assert runtime.workers._pool is pool  # the workers do not read the token
+            assert [p.pid for p in runtime.workers.processes] == pids  # they ignore the token
             with_rules = settings.model_copy(update={"rules": (RuleConfig(channels=("out",)),)})
             runtime.apply_settings(with_rules)
-            assert runtime.workers._pool is not pool
+            assert set(p.pid for p in runtime.workers.processes).isdisjoint(pids)
             report = await runtime.cycle()
     assert [p.outcome for p in report.pages] == ["ok", "ok"]
 
