@@ -1,8 +1,8 @@
 """CPU time and memory of a process and all its descendants, read from /proc (Linux).
 
-The service's work is spread over processes (page workers are children of
-multiprocessing's fork server, itself a child of the service), so a bench
-that only asked `getrusage(RUSAGE_SELF)` would miss most of it.
+The service's work is spread over processes (its page workers, and
+multiprocessing's resource tracker), so a bench that only asked
+`getrusage(RUSAGE_SELF)` would miss most of it.
 """
 
 from __future__ import annotations

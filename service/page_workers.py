@@ -7,9 +7,10 @@ event loop that fetches.  With `parse_workers = N`, N processes each hold a
 service process only fetches and hands each body over: a page is still one
 transaction, committed by the worker that processed it.
 
-Each worker is a process from multiprocessing's fork server, joined to the
-service by a socket pair that the event loop itself writes tasks to and reads
-results from: no helper thread in the service process.  (A ProcessPoolExecutor
+Each worker is a fresh interpreter (multiprocessing's `spawn`: it holds only
+what it imports, and no fork server process stays around for more), joined to
+the service by a socket pair that the event loop itself writes tasks to and
+reads results from: no helper thread in the service process.  (A ProcessPoolExecutor
 runs two, a feeder and a manager, that take the GIL from the event loop on
 every page: a profile of a 4,000-page cycle found the loop waiting to get it
 back after waking the manager thread in a quarter of its samples.)  A worker
@@ -148,7 +149,7 @@ class PageWorkers:
     def __init__(self, settings: Settings, count: int, *, keep_figures: bool) -> None:
         self.count = count
         self.keep_figures = keep_figures
-        self._context = multiprocessing.get_context("forkserver")
+        self._context = multiprocessing.get_context("spawn")
         self._settings = settings
         self._workers = [self._spawn() for _ in range(count)]
         self._retired: list[_Worker] = []
