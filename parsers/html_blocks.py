@@ -494,39 +494,19 @@ def inline_text(node: LexborNode, skip: set[int] | None = None) -> tuple[str, tu
     return walker.run.result()
 
 
-def _containers(
+def _marking(
     root: LexborNode,
     skip_tags: frozenset[str],
-    skip_nodes: Iterable[LexborNode] = (),
-    skip_ids: set[int] | None = None,
-) -> set[int]:
-    """`mem_id`s of the elements under `root` (inclusive) that must be walked node by node.
-
-    An element is one when a descendant is a block, `<br>`, table, skipped tag,
-    dropped node (`skip_nodes`, or any node whose id is in `skip_ids`),
-    possible footnote marker (`sup`, `a` with a class or role) or a node
-    without a tag name; every other element's text is its `node.text()`.
-    One traversal reading tag names, plus a walk up from each such
-    descendant that stops at the first marked ancestor (inlined twice: it
-    runs for most elements of a page, and a call costs as much as its body).
-    One CSS list of these tags instead of the traversal would cost lexbor a
-    pass per selector, several times the Python.
-    """
-    marked: set[int] = set()
-    mark = marked.add
+    skip_nodes: Iterable[LexborNode],
+    skip_ids: set[int] | None,
+) -> Iterator[LexborNode]:
+    """The nodes under `root` whose ancestors `_containers` marks: the dropped nodes
+    first (so the traversal needs no `mem_id` per node), then each node of the
+    traversal that is not plain inline text."""
     stop = root.mem_id
-    for node in skip_nodes:  # first, so that the traversal needs no `mem_id` per node
-        if node.mem_id == stop:
-            continue
-        parent = node.parent
-        while parent is not None:
-            mem_id = parent.mem_id
-            if mem_id in marked:
-                break
-            mark(mem_id)
-            if mem_id == stop:
-                break
-            parent = parent.parent
+    for node in skip_nodes:
+        if node.mem_id != stop:
+            yield node
     walk_tags = _WALK_TAGS | skip_tags
     plain = frozenset() if skip_ids else _PLAIN_TAGS - skip_tags
     nodes = root.traverse()
@@ -546,15 +526,40 @@ def _containers(
             or (tag == "a" and not _MARKER_ATTRS.isdisjoint(node.attributes))
             or (skip_ids and node.mem_id in skip_ids)
         ):
-            parent = node.parent
-            while parent is not None:
-                mem_id = parent.mem_id
-                if mem_id in marked:
-                    break
-                mark(mem_id)
-                if mem_id == stop:
-                    break
-                parent = parent.parent
+            yield node
+
+
+def _containers(
+    root: LexborNode,
+    skip_tags: frozenset[str],
+    skip_nodes: Iterable[LexborNode] = (),
+    skip_ids: set[int] | None = None,
+) -> set[int]:
+    """`mem_id`s of the elements under `root` (inclusive) that must be walked node by node.
+
+    An element is one when a descendant is a block, `<br>`, table, skipped tag,
+    dropped node (`skip_nodes`, or any node whose id is in `skip_ids`),
+    possible footnote marker (`sup`, `a` with a class or role) or a node
+    without a tag name; every other element's text is its `node.text()`.
+    One traversal reading tag names (`_marking`), plus a walk up from each
+    such descendant that stops at the first marked ancestor (inline: it runs
+    for most elements of a page, and a call costs as much as its body).
+    One CSS list of these tags instead of the traversal would cost lexbor a
+    pass per selector, several times the Python.
+    """
+    marked: set[int] = set()
+    mark = marked.add
+    stop = root.mem_id
+    for node in _marking(root, skip_tags, skip_nodes, skip_ids):
+        parent = node.parent
+        while parent is not None:
+            mem_id = parent.mem_id
+            if mem_id in marked:
+                break
+            mark(mem_id)
+            if mem_id == stop:
+                break
+            parent = parent.parent
     return marked
 
 
