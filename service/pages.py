@@ -60,11 +60,15 @@ class Fetched:
     at: datetime
 
 
-def unchanged(result: FetchResult, known: KnownPage | None) -> bool:
-    """A 304, or a body identical to the page's stored one: nothing to parse or diff."""
-    return result.not_modified or (
-        known is not None and known.content_hash is not None
-        and hashlib.sha256(result.body).hexdigest() == known.content_hash)
+def unchanged(result: FetchResult, known: KnownPage | None,
+              content_hash: str | None = None) -> bool:
+    """A 304, or a body identical to the page's stored one: nothing to parse or diff.
+    `content_hash`: the body's, if already computed."""
+    if result.not_modified:
+        return True
+    if known is None or known.content_hash is None:
+        return False
+    return (content_hash or hashlib.sha256(result.body).hexdigest()) == known.content_hash
 
 
 def figures_of(doc: parsers.Document, *, lang: str | None = None,
@@ -110,10 +114,10 @@ class PageProcessor:
 
     def process(self, source: SourceConfig, url: str, result: FetchResult, at: datetime,
                 known: KnownPage | None = None) -> PageOutcome:
-        if unchanged(result, known):
-            return self.record_unchanged([Fetched(source, url, result, at)])[0]
         body = result.body
         content_hash = hashlib.sha256(body).hexdigest()
+        if unchanged(result, known, content_hash):
+            return self.record_unchanged([Fetched(source, url, result, at)])[0]
         try:
             doc, found = read_page(body, result.final_url or url, source, result.charset, at)
         except parsers.ParseError as exc:

@@ -49,6 +49,8 @@ _versions = cast(sa.Table, PageVersion.__table__)
 _series = cast(sa.Table, Series.__table__)
 _changes = cast(sa.Table, ChangeRow.__table__)
 _alerts = cast(sa.Table, Alert.__table__)
+_pages = cast(sa.Table, Page.__table__)
+_sources = cast(sa.Table, Source.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,16 +76,15 @@ def push_count(counts: Sequence[int], figures: int) -> str:
 
 def page_columns() -> tuple[Any, ...]:
     """What `PageState` is made of, for a query that (outer) joins `pages`."""
-    pages = cast(sa.Table, Page.__table__)
-    newest = (sa.select(_versions.c.content_hash).where(_versions.c.page_id == pages.c.id)
+    newest = (sa.select(_versions.c.content_hash).where(_versions.c.page_id == _pages.c.id)
               .order_by(_versions.c.fetched_at.desc(), _versions.c.id.desc()).limit(1)
               .scalar_subquery())
     count = (sa.select(sa.func.count()).select_from(_versions)
-             .where(_versions.c.page_id == pages.c.id).scalar_subquery())
-    return pages.c.id, newest, count, pages.c.recent_figure_counts, pages.c.last_fetched_at
+             .where(_versions.c.page_id == _pages.c.id).scalar_subquery())
+    return _pages.c.id, newest, count, _pages.c.recent_figure_counts, _pages.c.last_fetched_at
 
 
-PAGE_COLUMNS = 5  # len(page_columns())
+PAGE_COLUMNS = len(page_columns())
 
 
 def page_state_of(row: Sequence[Any]) -> PageState | None:
@@ -148,9 +149,8 @@ _PRIORS = (sa.select(*_PRIOR_COLUMNS)
 def page_id_of_url() -> Any:
     """The id of the page of source `:name` at `:url`, as a scalar subquery: reads keyed on
     the page can then be sent before its id is known (`service.db.writes.read`)."""
-    pages, sources = cast(sa.Table, Page.__table__), cast(sa.Table, Source.__table__)
-    return (sa.select(pages.c.id).join(sources, sources.c.id == pages.c.source_id)
-            .where(sources.c.name == sa.bindparam("name"), pages.c.url == sa.bindparam("url"))
+    return (sa.select(_pages.c.id).join(_sources, _sources.c.id == _pages.c.source_id)
+            .where(_sources.c.name == sa.bindparam("name"), _pages.c.url == sa.bindparam("url"))
             .scalar_subquery())
 
 
@@ -225,7 +225,6 @@ _GONE = sa.update(_obs).where(_IDS).values(
     active=False, last_seen_at=sa.bindparam("b_at", type_=UTCDateTime()))
 _MOVED = sa.update(_obs).where(_obs.c.id == sa.bindparam("b_id"))
 _INSERT_OBSERVATIONS = sa.insert(_obs).inline()
-_pages = cast(sa.Table, Page.__table__)
 LAST_SEEN = sa.case((_obs.c.active, _pages.c.last_fetched_at),
                     else_=_obs.c.last_seen_at).label("last_seen_at")
 """When an observation was last seen: for an active one, when its page was last fetched
@@ -412,7 +411,6 @@ def _others_rows(rows: Iterable[Any]) -> dict[SeriesKey, list[Statement]]:
 def _others_query(nulls: int, periods: int) -> sa.Executable:
     """`other_statements_of` for `nulls` series without a period and `periods` with one:
     one `ORDER BY ... LIMIT` branch each, all bound parameters."""
-    pages, sources = cast(sa.Table, Page.__table__), cast(sa.Table, Source.__table__)
     branches = []
     for i in range(nulls + periods):
         period = (_obs.c.period.is_(None) if i < nulls
@@ -420,13 +418,13 @@ def _others_query(nulls: int, periods: int) -> sa.Executable:
         branch = (  # Core columns only: no ORM loading machinery for what can be many rows
             sa.select(_obs.c.entity, _obs.c.metric, _obs.c.period, _obs.c.value, _obs.c.unit,
                       _obs.c.low, _obs.c.high, _obs.c.conversion_value,
-                      _obs.c.conversion_unit, sources.c.name, _obs.c.first_seen_at,
+                      _obs.c.conversion_unit, _sources.c.name, _obs.c.first_seen_at,
                       _obs.c.id)
-            .join(pages, pages.c.id == _obs.c.page_id)
-            .join(sources, sources.c.id == pages.c.source_id)
+            .join(_pages, _pages.c.id == _obs.c.page_id)
+            .join(_sources, _sources.c.id == _pages.c.source_id)
             .where(_obs.c.entity == sa.bindparam(f"e{i}"),
                    _obs.c.metric == sa.bindparam(f"m{i}"), period,
-                   _obs.c.active, sources.c.name != sa.bindparam("b_source"))
+                   _obs.c.active, _sources.c.name != sa.bindparam("b_source"))
             .order_by(_obs.c.first_seen_at.desc(), _obs.c.id.desc())
             .limit(sa.bindparam("b_limit", type_=sa.Integer()))
             .subquery()

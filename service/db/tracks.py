@@ -75,12 +75,6 @@ def sightings_of_diff(diff: PageDiff, keyed: Sequence[Keyed]) -> list[Sighting]:
     return out
 
 
-def sightings_unchanged(priors: Iterable[Prior]) -> list[Sighting]:
-    """An identical page (304 or same body): every active figure seen again."""
-    return [Sighting(p.page_key, seen_of_prior(p), p.page_key, seen_of_prior(p))
-            for p in priors]
-
-
 _obs = cast(sa.Table, Observation.__table__)
 _SEEN_COLUMNS = (_obs.c.page_key, _obs.c.value, _obs.c.unit, _obs.c.low, _obs.c.high,
                  _obs.c.conversion_value, _obs.c.conversion_unit, _obs.c.sentence,
@@ -90,21 +84,12 @@ _ACTIVE_SEEN = (sa.select(*_SEEN_COLUMNS)
                 .order_by(_obs.c.id))
 
 
-ACTIVE_SEEN_OF_URL = (sa.select(*_SEEN_COLUMNS)
-                      .where(_obs.c.page_id == page_id_of_url(), _obs.c.active)
-                      .order_by(_obs.c.id))
-
-
 def load_sightings_unchanged(session: Session, page_id: int) -> list[Sighting]:
-    """`sightings_unchanged` of the page's active observations, read for just that: no
-    `Prior` (whose masked sentence only the diff needs) is built."""
-    return sightings_of_rows(session.connection().execute(_ACTIVE_SEEN, {"page_id": page_id}))
-
-
-def sightings_of_rows(rows: Iterable[Any]) -> list[Sighting]:
-    """`load_sightings_unchanged` of rows of `_ACTIVE_SEEN` (or `ACTIVE_SEEN_OF_URL`)."""
+    """An identical page (304 or same body): every active figure seen again, read for
+    just that (no `Prior`, whose masked sentence only the diff needs, is built)."""
     out = []
-    for key, value, unit, low, high, cv, cu, sentence, entity, metric, period in rows:
+    for key, value, unit, low, high, cv, cu, sentence, entity, metric, period in (
+            session.connection().execute(_ACTIVE_SEEN, {"page_id": page_id})):
         seen = Seen(Quantity(value, unit, low, high, cv, cu), sentence, entity, metric, period)
         out.append(Sighting(key, seen, key, seen))
     return out
@@ -144,7 +129,7 @@ class _TrackWrites:
 
 def advance(session: Session, page_id: int, sightings: Sequence[Sighting], *,
             levels: Iterable[int], at: datetime, source: str, url: str,
-            baseline: bool = False, writes: Target | None = None,
+            writes: Target | None = None,
             loaded: Iterable[Any] | None = None) -> dict[int, list[Confirmed]]:
     """Move every track of the page one fetch on; return the confirmed changes per level.
 
@@ -153,16 +138,14 @@ def advance(session: Session, page_id: int, sightings: Sequence[Sighting], *,
     a level a new rule introduces.  That is also why a track settled at the value
     just seen, with nothing pending and no earlier value to revert to, is not
     stored: the next fetch rebuilds it from the observation this one leaves
-    active.  Most figures never change, so most pages keep no track rows at all
-    (a baseline writes none), and a page costs rows for what moves, not for
-    what it states.  On the baseline every figure starts confirmed (and the page
-    has no tracks yet: nothing to read).  The tracks are written to
-    `writes` (default: the session).  `loaded`: the page's tracks already read (rows of
-    `TRACKS_OF_URL`).
+    active.  Most figures never change, so most pages keep no track rows at all,
+    and a page costs rows for what moves, not for what it states.  (A baseline
+    needs no call: every track starts settled at what it sees.)  The tracks are
+    written to `writes` (default: the session).  `loaded`: the page's tracks
+    already read (rows of `TRACKS_OF_URL`).
     """
     wanted = sorted(set(levels) | {1})
-    rows = ([] if baseline else _rows(loaded) if loaded is not None
-            else _load(session, page_id))
+    rows = _rows(loaded) if loaded is not None else _load(session, page_id)
     pending = _TrackWrites()
     for r in rows:
         if r.level not in wanted:
@@ -171,7 +154,7 @@ def advance(session: Session, page_id: int, sightings: Sequence[Sighting], *,
     for level in wanted:
         level_rows = [r for r in rows if r.level == level]
         out[level] = _advance_level(pending, page_id, level_rows, sightings, level=level, at=at,
-                                    source=source, url=url, baseline=baseline)
+                                    source=source, url=url)
     _write(writes or session, pending)
     return out
 
@@ -208,7 +191,7 @@ def _write(session: Target, writes: _TrackWrites) -> None:
 
 def _advance_level(writes: _TrackWrites, page_id: int, rows: Sequence[_Row],
                    sightings: Sequence[Sighting], *, level: int, at: datetime, source: str,
-                   url: str, baseline: bool) -> list[Confirmed]:
+                   url: str) -> list[Confirmed]:
     by_key: dict[str, _Row] = {}
     for r in rows:
         if r.page_key in by_key:  # a duplicate left by a crash between replicas: keep one
@@ -235,7 +218,7 @@ def _advance_level(writes: _TrackWrites, page_id: int, rows: Sequence[_Row],
                 writes.updated.append({"b_id": row.id, "updated_at": at, **row.state})
             continue
         if row is None:
-            start = s.seen if baseline else s.prior
+            start = s.prior
             if start is not None and start == s.seen:
                 continue  # settled where it starts: nothing to step, no row (see `advance`)
             track = Track(s.key, level, start)

@@ -21,8 +21,8 @@ when they are its first), one round trip for all of them.
 from __future__ import annotations
 
 import operator
-from collections.abc import Sequence
-from typing import Any, cast
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
@@ -179,18 +179,28 @@ class _Compiled:
                 for r in raw]
 
 
-_COMPILED: dict[tuple[int, str], tuple[Executable, _Compiled]] = {}
+T = TypeVar("T")
+_Memo = dict[tuple[Any, ...], tuple[Executable, Any]]
+
+
+def _memo(memo: _Memo, statement: Executable, key: tuple[Any, ...],
+          build: Callable[[], T]) -> T:
+    """`build()` once per (statement, `key`): statements are built once, at import, so
+    their `id` is a cheap key; the entry holds the statement, so the id is not reused."""
+    full = (id(statement), *key)
+    hit = memo.get(full)
+    if hit is None or hit[0] is not statement:
+        if len(memo) >= 1024:  # built-once statements: never near this in practice
+            memo.clear()
+        hit = memo[full] = (statement, build())
+    return cast(T, hit[1])
+
+
+_COMPILED: _Memo = {}
 
 
 def _compiled(statement: Executable, dialect: Dialect) -> _Compiled:
-    key = (id(statement), dialect.name)
-    hit = _COMPILED.get(key)
-    if hit is None or hit[0] is not statement:
-        if len(_COMPILED) >= 1024:  # built-once statements: never near this in practice
-            _COMPILED.clear()
-        hit = (statement, _Compiled(statement, dialect))
-        _COMPILED[key] = hit  # keeps the statement alive: its id is not reused
-    return hit[1]
+    return _memo(_COMPILED, statement, (dialect.name,), lambda: _Compiled(statement, dialect))
 
 
 class _Bulk:
@@ -209,6 +219,15 @@ class _Bulk:
         self.sql = ""
         self.key: str | None = None  # an UPDATE's key: a row each, as an executemany would
 
+    @classmethod
+    def of(cls, columns: Sequence[tuple[str, sa.Column[Any]]], defaults: dict[str, Any],
+           dialect: Dialect) -> _Bulk | None:
+        """None when a column is JSON: an executemany stores None there as JSON null,
+        an array element as SQL NULL."""
+        if any(isinstance(c.type, sa.JSON) for _, c in columns):
+            return None
+        return cls(columns, defaults, dialect)
+
     def arrays(self, rows: Sequence[dict[str, Any]]) -> list[list[Any]]:
         columns = [[row[name] for row in rows] for name in self.names]
         columns += [[value] * len(rows) for value in self.defaults.values()]
@@ -219,8 +238,7 @@ class _Bulk:
 def _plan_insert(statement: sa.Insert, names: tuple[str, ...], dialect: Dialect
                  ) -> _Bulk | None:
     """`INSERT INTO t (...) SELECT * FROM unnest(...)`; columns the rows leave out take
-    their plain-value defaults (None: one is not a plain value, or a column is JSON,
-    where an executemany stores None as JSON null and an array element is SQL NULL)."""
+    their plain-value defaults (None: one is not a plain value, or see `_Bulk.of`)."""
     table = statement.table
     if (not isinstance(table, sa.Table) or statement._returning
             or statement._values or statement._multi_values
@@ -234,9 +252,9 @@ def _plan_insert(statement: sa.Insert, names: tuple[str, ...], dialect: Dialect
             return None
         defaults[column.name] = cast(Any, column.default).arg
     columns = [(n, table.c[n]) for n in (*names, *defaults)]
-    if any(isinstance(c.type, sa.JSON) for _, c in columns):
+    bulk = _Bulk.of(columns, defaults, dialect)
+    if bulk is None:
         return None
-    bulk = _Bulk(columns, defaults, dialect)
     quote = dialect.identifier_preparer.quote
     bulk.sql = (f"INSERT INTO {quote(table.name)} "
                 f"({', '.join(quote(c.name) for _, c in columns)}) SELECT * FROM {bulk.unnest}")
@@ -247,7 +265,7 @@ def _plan_update(statement: sa.Update, names: tuple[str, ...], dialect: Dialect
                  ) -> _Bulk | None:
     """`UPDATE t SET c = v.c, ... FROM unnest(...) AS v(...) WHERE t.key = v.key`, for an
     UPDATE whose only condition is `key == bindparam(...)` and whose values are all in
-    the rows, none of them JSON (None: any other shape)."""
+    the rows (None: any other shape, or see `_Bulk.of`)."""
     table = statement.table
     where = statement._where_criteria
     if (not isinstance(table, sa.Table) or statement._returning or statement._values
@@ -261,9 +279,9 @@ def _plan_update(statement: sa.Update, names: tuple[str, ...], dialect: Dialect
             or key not in names or not values or any(n not in table.c for n in values)):
         return None
     columns = [(key, key_column), *((n, table.c[n]) for n in values)]
-    if any(isinstance(c.type, sa.JSON) for _, c in columns):
+    bulk = _Bulk.of(columns, {}, dialect)
+    if bulk is None:
         return None
-    bulk = _Bulk(columns, {}, dialect)
     bulk.key = key
     quote = dialect.identifier_preparer.quote
     aliases = [f"v{i}" for i in range(len(columns))]
@@ -275,7 +293,7 @@ def _plan_update(statement: sa.Update, names: tuple[str, ...], dialect: Dialect
     return bulk
 
 
-_BULK: dict[tuple[int, tuple[str, ...]], tuple[Executable, _Bulk | None]] = {}
+_BULK: _Memo = {}
 
 
 def _bulk(statement: Executable, params: Sequence[dict[str, Any]] | None,
@@ -285,15 +303,9 @@ def _bulk(statement: Executable, params: Sequence[dict[str, Any]] | None,
     if params is None or len(params) < 2 or not isinstance(statement, sa.Insert | sa.Update):
         return None
     names = tuple(params[0])
-    key = (id(statement), names)
-    hit = _BULK.get(key)
-    if hit is None or hit[0] is not statement:
-        if len(_BULK) >= 1024:  # built-once statements: never near this in practice
-            _BULK.clear()
-        plan = (_plan_insert(statement, names, dialect) if isinstance(statement, sa.Insert)
-                else _plan_update(statement, names, dialect))
-        hit = _BULK[key] = (statement, plan)
-    bulk = hit[1]
+    plan = _plan_insert if isinstance(statement, sa.Insert) else _plan_update
+    bulk: _Bulk | None = _memo(_BULK, statement, names,
+                               lambda: plan(statement, names, dialect))  # type: ignore[arg-type]
     if bulk is not None and bulk.key is not None and (
             len({row[bulk.key] for row in params}) < len(params)):
         return None  # a key twice: one UPDATE FROM would apply only one of its rows
