@@ -35,6 +35,7 @@ from .db import outbox_batch
 from .db.ingest import (
     LAST_SEEN,
     PAGE_COLUMNS,
+    PAGE_OF_URL,
     PRIORS_OF_URL,
     PageState,
     add_alerts,
@@ -577,12 +578,10 @@ _WRITTEN = ("last_success_at", "first_seen_at", "consecutive_failures", "consecu
 _SOURCE_COLUMNS = (_sources.c.id, *(_sources.c[c] for c in _OPS_COLUMNS),
                    _sources.c.next_due_at)
 _OPS_STATES = sa.select(*(_sources.c[c] for c in _OPS_COLUMNS)).order_by(_sources.c.name)
-_PAGE_OF_SOURCE = sa.and_(_pages.c.source_id == _sources.c.id,
-                          _pages.c.url == sa.bindparam("url"))
 _SOURCE = sa.select(*_SOURCE_COLUMNS).where(_sources.c.name == sa.bindparam("name"))
 _SOURCE_FOR_UPDATE = _SOURCE.with_for_update()  # PostgreSQL: one replica decides at a time
 _SOURCE_AND_PAGE_ID = (sa.select(*_SOURCE_COLUMNS, _pages.c.id)
-                       .outerjoin(_pages, _PAGE_OF_SOURCE)
+                       .outerjoin(_pages, PAGE_OF_URL)
                        .where(_sources.c.name == sa.bindparam("name")))
 _tracks = cast(sa.Table, FigureTrack.__table__)
 _UNCHANGED_PAGES = (
@@ -592,7 +591,7 @@ _UNCHANGED_PAGES = (
                                _pages.c.url.in_(sa.bindparam("urls", expanding=True))))
     .where(_sources.c.name.in_(sa.bindparam("names", expanding=True))))
 _SOURCE_AND_PAGE = (sa.select(*_SOURCE_COLUMNS, *page_columns())
-                    .outerjoin(_pages, _PAGE_OF_SOURCE)
+                    .outerjoin(_pages, PAGE_OF_URL)
                     .where(_sources.c.name == sa.bindparam("name")))
 # PostgreSQL: the ids a page's first writes need, drawn with the first read, so the fetch
 # (and a new page) need not be inserted alone to learn theirs.

@@ -146,12 +146,20 @@ _PRIORS = (sa.select(*_PRIOR_COLUMNS)
            .order_by(_obs.c.id))
 
 
+# The page of source `:name` at `:url`, by conditions on the page's own unique key: a
+# plan made while the tables were tiny (a prepared statement's generic plan, kept for
+# the connection's life) then still probes `uq_pages_source_url`, where a join on
+# `sources.id` came to scan `pages` whole for every page as the table grew.
+PAGE_OF_URL = sa.and_(
+    _pages.c.source_id == sa.select(_sources.c.id)
+    .where(_sources.c.name == sa.bindparam("name")).correlate(None).scalar_subquery(),
+    _pages.c.url == sa.bindparam("url"))
+
+
 def page_id_of_url() -> Any:
     """The id of the page of source `:name` at `:url`, as a scalar subquery: reads keyed on
     the page can then be sent before its id is known (`service.db.writes.read`)."""
-    return (sa.select(_pages.c.id).join(_sources, _sources.c.id == _pages.c.source_id)
-            .where(_sources.c.name == sa.bindparam("name"), _pages.c.url == sa.bindparam("url"))
-            .scalar_subquery())
+    return sa.select(_pages.c.id).where(PAGE_OF_URL).scalar_subquery()
 
 
 PRIORS_OF_URL = (sa.select(*_PRIOR_COLUMNS)
@@ -372,7 +380,7 @@ def other_statements_of(session: Session, keys: Iterable[SeriesKey], source: str
     The bound keeps a page's cost flat however many sources state a series (a
     figure every outlet repeats would otherwise make each ingest read them all):
     each series is one `ORDER BY first_seen_at DESC LIMIT` branch of a UNION
-    ALL, which both backends answer by walking `ix_observations_series_seen`
+    ALL, which both backends answer by walking `ix_observations_series_newest`
     backwards and stopping after `limit` active rows of other sources.
     """
     query = _others_of(keys, source, limit)

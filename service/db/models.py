@@ -107,7 +107,9 @@ class Observation(Base):
     __tablename__ = "observations"
     __table_args__ = (
         sa.Index("ix_observations_page_active", "page_id", "active"),
-        sa.Index("ix_observations_series_seen", "entity", "metric", "period", "first_seen_at"),
+        sa.Index("ix_observations_series_newest", "entity", "metric", "period", "first_seen_at",
+                 "id", postgresql_where=sa.text("entity IS NOT NULL"),
+                 sqlite_where=sa.text("entity IS NOT NULL")),  # 0004
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
