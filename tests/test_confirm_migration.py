@@ -1,4 +1,4 @@
-"""Revisions 0002 and 0003 on every backend: upgrading a database with data loses nothing.
+"""Revisions 0002 to 0004 on every backend: upgrading a database with data loses nothing.
 
 On SQLite a batch table rebuild of `sources` would cascade-delete every page,
 fetch and observation (foreign keys are on); 0002 must only add columns.
@@ -85,5 +85,27 @@ def test_0003_backfills_each_pages_recent_figure_counts(db_url: str) -> None:
         one, two = (store.known_page("a", f"https://a.example/{i}") for i in (1, 2))
         assert one is not None and one.recent_counts == (8, 9, 7)
         assert two is not None and two.recent_counts == (5, 4, 3, 2, 1)
+    finally:
+        store.close()
+
+
+def test_0004_drops_only_the_fetch_key_of_observations_and_keeps_them(db_url: str) -> None:
+    store = Store(db_url)
+    try:
+        migrate.upgrade(store.engine, "0003")
+        figures = [fig(157 * 10**9, "OpenAI was valued at $157 billion.", entity="OpenAI",
+                       metric="valuation"), fig(3, "It has 3 offices.")]
+        store.ingest(source="a", url="https://a.example/", at=at(0), figures=figures,
+                     body=b"v1", content_hash="v1", etag=None, last_modified=None, status=200,
+                     rules=(), keep_versions=2)
+        before = counts(store)
+        migrate.upgrade(store.engine, "head")
+        assert counts(store) == before and before["observations"] == 2
+        keys = sa.inspect(store.engine).get_foreign_keys("observations")
+        assert [(k["constrained_columns"], k["referred_table"]) for k in keys] == [
+            (["page_id"], "pages")]
+        with store.engine.begin() as conn:  # the page's key still cascades
+            conn.execute(sa.text("DELETE FROM sources"))
+        assert counts(store)["observations"] == 0
     finally:
         store.close()

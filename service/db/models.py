@@ -133,7 +133,9 @@ class Observation(Base):
     # Written when the row goes inactive; an active row was last seen when its page was
     # last fetched (read through `service.db.ingest.LAST_SEEN`).
     last_seen_at: Mapped[datetime]
-    fetch_id: Mapped[int | None] = mapped_column(sa.ForeignKey("fetches.id", ondelete="SET NULL"))
+    # The fetch that first found the figure; no foreign key (0004): it cost each insert a
+    # lookup and a lock of the fetch row, and fetches go only with their source and pages.
+    fetch_id: Mapped[int | None]
     active: Mapped[bool] = mapped_column(default=True)
 
 
