@@ -36,6 +36,7 @@ from bench._procs import (  # noqa: E402
     cpu_used,
     machine_busy_seconds,
     named,
+    reference_seconds,
     tree,
 )
 
@@ -172,14 +173,17 @@ def main() -> None:
                 url = pg
             else:
                 url = f"sqlite:///{tempfile.mkdtemp(prefix='fw-cycle-')}/bench.db"
+            speed = reference_seconds()
             child = subprocess.run([sys.executable, __file__, "--pages", str(args.pages),
                                     "--base", base, "--database-url", url],
                                    capture_output=True, text=True, env=os.environ)
+            speed_after = reference_seconds()
             if child.returncode:
                 print(f"{backend}: FAILED\n{child.stderr[-3000:]}")
                 continue
             r = json.loads(child.stdout.strip().splitlines()[-1])
-            print(f"\n{backend}:")
+            print(f"\n{backend}:  (machine speed: a fixed Python loop took {speed:.2f} s of CPU "
+                  f"before the run, {speed_after:.2f} s after; lower is faster)")
             for n, what, count in ((1, "fetch+parse+extract+store", "ok"),
                                    (2, "all 304", "unchanged")):
                 c = f"cycle{n}"
