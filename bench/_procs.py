@@ -62,22 +62,6 @@ def machine_busy_seconds() -> float:
     return (sum(fields[:8]) - idle) / _TICK
 
 
-def reference_seconds() -> float:
-    """CPU seconds of one fixed pure-Python loop: how fast this machine runs Python right now.
-
-    On a shared virtual machine the same code's CPU per page moves by tens of percent
-    between runs (neighbours, clock); printing this beside a result says which
-    conditions it ran under.  Lower is faster.
-    """
-    import time
-
-    start = time.process_time()
-    total = 0
-    for i in range(3_000_000):
-        total += i * i
-    return time.process_time() - start
-
-
 def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
     """CPU seconds between two `cpu_seconds` readings; a process started since counts whole."""
     return sum(t - before.get(pid, 0.0) for pid, t in after.items())
