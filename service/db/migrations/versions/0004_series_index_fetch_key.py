@@ -1,11 +1,9 @@
 """A cycle over thousands of pages on PostgreSQL: the series read stops early; no fetch check.
 
-
 `ix_observations_series_seen` (entity, metric, period, first_seen_at) left the
 read's tie-break (`id DESC`) to a sort, so PostgreSQL read every statement of
-a series to return its newest few: a cost per page that grew with the series,
-and plans that scanned `pages` whole once the estimates went stale.  SQLite
-never sorted, since its indexes end with the rowid.  The replacement ends with
+a series to return its newest few: a cost per page that grew with the series.
+SQLite never sorted, since its indexes end with the rowid.  The replacement ends with
 `id`, so both backends walk it backwards and stop after the limit; it holds
 only rows with an entity, the only ones any series read asks for (an
 `entity = ...` condition implies the index's predicate on both backends).
@@ -13,9 +11,11 @@ only rows with an entity, the only ones any series read asks for (an
 `observations.fetch_id` loses its foreign key.  It records which fetch first
 found a figure and nothing reads it back; fetch rows are deleted only with
 their source, whose pages and observations go with them.  The key cost every
-inserted observation a lookup and a lock of its fetch row, about a fifth of
-the server's work per page (a `perf` profile of `bench/cycle.py`).  SQLite
-rebuilds the table for it, which is safe: no table refers to `observations`.
+inserted observation a lookup and a lock of its fetch row: the checks of the
+table's two keys took about a fifth of the server's work per page in a `perf`
+profile of `bench/cycle.py`, and `page_id`'s (kept: it cascades) is the other
+half.  SQLite rebuilds the table for it, which is safe: no table refers to
+`observations`.
 
 Revision ID: 0004
 Revises: 0003
