@@ -1,4 +1,5 @@
-"""Page workers: processes that parse, extract and store fetched pages.
+"""Page workers: processes that parse, extract and store fetched pages (and record
+unchanged ones, a batch at a time).
 
 A cycle's CPU goes to parsing, figure extraction and the store's diff and
 writes.  In one process all of it shares one core, under the GIL, with the
@@ -32,14 +33,14 @@ import multiprocessing
 import pickle
 import socket
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from multiprocessing.connection import Connection
 from typing import Any
 
 from .errors import PageWorkerError
 from .fetch import FetchResult
-from .pages import PageOutcome, PageProcessor
+from .pages import Fetched, PageOutcome, PageProcessor
 from .settings import Settings, SourceConfig
 from .store import KnownPage, Store
 
@@ -55,13 +56,19 @@ def _serve(conn: Connection, settings: Settings, keep_figures: bool) -> None:
     processor = PageProcessor(settings, Store(settings.database_url), keep_figures=keep_figures)
     while True:
         try:
-            seq, args = conn.recv()
+            seq, (call, args) = conn.recv()
         except EOFError:
             return
         try:
-            conn.send((seq, processor.process(*args), None))
+            conn.send((seq, _CALLS[call](processor, *args), None))
         except Exception as exc:  # the caller's to handle, as if processed in its process
             conn.send((seq, None, _portable(exc)))
+
+
+_CALLS: dict[str, Callable[..., Any]] = {
+    "process": PageProcessor.process,
+    "record_unchanged": PageProcessor.record_unchanged,
+}
 
 
 def _portable(exc: Exception) -> Exception:
@@ -86,17 +93,19 @@ class _Worker:
         ours.close()  # `fromfd` took a copy of the descriptor
         self._writer: asyncio.StreamWriter | None = None
         self._reading: asyncio.Task[None] | None = None
-        self.held: dict[int, tuple[asyncio.Future[PageOutcome], str]] = {}
+        self.held: dict[int, tuple[asyncio.Future[Any], str]] = {}
         self.alive = True
         self.stopping = False
 
-    async def send(self, seq: int, url: str, args: tuple[Any, ...]) -> asyncio.Future[PageOutcome]:
+    async def send(self, seq: int, what: str, call: str, args: tuple[Any, ...]
+                   ) -> asyncio.Future[Any]:
+        """Hand over `_CALLS[call](processor, *args)`; `what` names the page(s) in errors."""
         if self._writer is None:
             reader, self._writer = await asyncio.open_unix_connection(sock=self._sock)
             self._reading = asyncio.create_task(self._read(reader))
-        future: asyncio.Future[PageOutcome] = asyncio.get_running_loop().create_future()
-        self.held[seq] = (future, url)
-        data = pickle.dumps((seq, args), protocol=pickle.HIGHEST_PROTOCOL)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.held[seq] = (future, what)
+        data = pickle.dumps((seq, (call, args)), protocol=pickle.HIGHEST_PROTOCOL)
         self._writer.write(_HEADER.pack(len(data)) + data)  # buffered: never blocks the loop
         return future
 
@@ -172,13 +181,25 @@ class PageWorkers:
 
     async def process(self, source: SourceConfig, url: str, result: FetchResult, at: datetime,
                       known: KnownPage | None) -> PageOutcome:
+        outcome: PageOutcome = await self._call(url, "process", (source, url, result, at, known))
+        return outcome
+
+    async def record_unchanged(self, pages: Sequence[Fetched]) -> list[PageOutcome]:
+        """A batch of unchanged pages (`service.group_commit`), recorded by a worker in one
+        transaction: in a cycle of 304s the service process then only fetches."""
+        what = pages[0].url if len(pages) == 1 else (
+            f"{len(pages)} unchanged pages ({pages[0].url}, ...)")
+        outcomes: list[PageOutcome] = await self._call(what, "record_unchanged", (list(pages),))
+        return outcomes
+
+    async def _call(self, what: str, call: str, args: tuple[Any, ...]) -> Any:
         if self._room is None:
             self._room = asyncio.Condition()
         async with self._room:
             worker = await self._room.wait_for(self._free)
             assert worker is not None  # `wait_for` returns once `_free` finds one
             self._seq += 1
-            future = await worker.send(self._seq, url, (source, url, result, at, known))
+            future = await worker.send(self._seq, what, call, args)
         try:
             return await future
         finally:

@@ -39,6 +39,7 @@ def utcnow() -> datetime:
 
 ProcessPage = Callable[[SourceConfig, str, FetchResult, datetime, "KnownPage | None"],
                        Awaitable[PageOutcome]]
+RecordUnchanged = Callable[[list[Fetched]], Awaitable[Sequence[PageOutcome]]]
 
 
 def interleave_hosts(sources: Sequence[SourceConfig]) -> list[tuple[int, SourceConfig]]:
@@ -56,17 +57,19 @@ class Pipeline:
 
     def __init__(self, settings: Settings, store: Store, fetcher: Fetcher,
                  clock: Clock = utcnow, *, keep_figures: bool = True,
-                 process: ProcessPage | None = None) -> None:
+                 process: ProcessPage | None = None,
+                 record_unchanged: RecordUnchanged | None = None) -> None:
         self.settings = settings
         self.store = store
         self.fetcher = fetcher
         self.clock = clock
         self.processor = PageProcessor(settings, store, keep_figures=keep_figures)
         self.process: ProcessPage = process or self._in_thread
-        # Unchanged pages are recorded here, a batch per transaction (service.group_commit):
-        # nothing to parse, so no page worker needed.
+        # Unchanged pages are recorded a batch per transaction (service.group_commit): by a
+        # page worker if there are any, else in a thread here.
         self._unchanged = GroupCommit[Fetched, PageOutcome](
-            lambda pages: asyncio.to_thread(self.processor.record_unchanged, pages))
+            record_unchanged or (lambda pages: asyncio.to_thread(self.processor.record_unchanged,
+                                                                 pages)))
 
     @property
     def health(self) -> HealthMonitor:

@@ -62,7 +62,9 @@ class Runtime:
                         "with worker processes", settings.parse_workers)
         self.pipeline = Pipeline(settings, self.store, self.fetcher, clock=clock,
                                  keep_figures=keep_figures,
-                                 process=self.workers.process if self.workers else None)
+                                 process=self.workers.process if self.workers else None,
+                                 record_unchanged=(self.workers.record_unchanged
+                                                   if self.workers else None))
         self.channels = build_channels(settings)
         if channel_overrides:
             self.channels.update(channel_overrides)  # type: ignore[arg-type]

@@ -87,6 +87,36 @@ async def test_a_dead_worker_fails_only_the_page_it_held(tmp_path: Path) -> None
     assert len(Store(settings.database_url).figures("forbes")) >= 10  # nothing stored was lost
 
 
+async def test_unchanged_pages_are_recorded_by_a_worker(tmp_path: Path) -> None:
+    """A page fetched unchanged goes to a worker too, in a batch: killed while it holds a
+    batch, the worker fails that batch's pages with an error naming the batch (a page that
+    came later went to a new worker); the cycle after records both."""
+    with SnapshotServer.from_directory(SNAPSHOTS) as site:
+        settings = _two_pages(site, tmp_path / "fw.db", 1)
+        async with Runtime(settings) as runtime:
+            workers = runtime.workers
+            assert workers is not None
+            first = await runtime.cycle()
+            for process in workers.processes:
+                os.kill(process.pid, signal.SIGSTOP)
+            cycle = asyncio.create_task(runtime.cycle())
+            while workers.held == 0:
+                await asyncio.sleep(0.01)
+            _kill(workers.processes)
+            died = await cycle
+            again = await runtime.cycle()
+    assert [p.outcome for p in first.pages] == ["ok", "ok"]
+    lost = [p for p in died.pages if p.outcome == "failed"]
+    recorded = [p for p in died.pages if p.outcome == "unchanged"]
+    assert lost and len(lost) + len(recorded) == 2
+    assert all("page worker died" in (p.error or "") for p in lost)
+    assert any(p.url in (p.error or "") for p in lost)
+    assert [p.outcome for p in again.pages] == ["unchanged", "unchanged"]
+    with Store(settings.database_url).engine.connect() as conn:
+        outcomes = sorted(r[0] for r in conn.exec_driver_sql("SELECT outcome FROM fetches"))
+    assert outcomes == ["ok", "ok"] + ["unchanged"] * (2 + len(recorded))
+
+
 def _kill(processes: list) -> None:
     for process in processes:
         os.kill(process.pid, signal.SIGKILL)
