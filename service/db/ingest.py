@@ -433,7 +433,9 @@ def _others_query(nulls: int, periods: int) -> sa.Executable:
             .where(_obs.c.entity == sa.bindparam(f"e{i}"),
                    _obs.c.metric == sa.bindparam(f"m{i}"), period,
                    _obs.c.active, _sources.c.name != sa.bindparam("b_source"))
-            .order_by(_obs.c.first_seen_at.desc(), _obs.c.id.desc())
+            # `period` first changes no order (one period per branch), but tells
+            # PostgreSQL the index's order holds after `period IS NULL` too.
+            .order_by(_obs.c.period.desc(), _obs.c.first_seen_at.desc(), _obs.c.id.desc())
             .limit(sa.bindparam("b_limit", type_=sa.Integer()))
             .subquery()
         )
