@@ -52,7 +52,8 @@ _STOP_TIMEOUT = 10.0  # seconds a closing worker gets to finish before it is kil
 
 
 def _serve(conn: Connection, settings: Settings, keep_figures: bool) -> None:
-    """A worker's life: take a page, process it, answer; until the service hangs up."""
+    """A worker's life: take a task (a page, or a batch of unchanged pages), do it,
+    answer; until the service hangs up."""
     processor = PageProcessor(settings, Store(settings.database_url), keep_figures=keep_figures)
     while True:
         try:

@@ -480,7 +480,8 @@ class Store:
                                     .join(Source, Source.id == Page.source_id)).all()
             out = []
             for page, name in pages:
-                obs = session.scalars(sa.select(Observation)
+                obs = session.execute(sa.select(Observation, LAST_SEEN)
+                                      .join(Page, Page.id == Observation.page_id)
                                       .where(Observation.page_id == page.id)
                                       .order_by(Observation.span_start, Observation.id)).all()
                 fetches = session.scalars(
@@ -489,8 +490,8 @@ class Store:
                                            Fetch.outcome.in_(("ok", "unchanged")))
                     .order_by(Fetch.started_at, Fetch.id)).all()
                 for f in fetches:
-                    figs = [_figure_of(o) for o in obs if o.first_seen_at <= f.started_at <= (
-                        page.last_fetched_at if o.active else o.last_seen_at)]
+                    figs = [_figure_of(o) for o, last_seen in obs
+                            if o.first_seen_at <= f.started_at <= last_seen]
                     out.append(ReplayFetch(name, page.url, f.started_at, f.outcome, figs))
             out.sort(key=lambda r: (r.at, r.source, r.url))
             return out

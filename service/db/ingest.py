@@ -185,10 +185,6 @@ def priors_of_rows(rows: Sequence[Any]) -> tuple[list[Prior], dict[int, Placemen
     return priors, placed
 
 
-def active_priors(session: Session, page_id: int) -> dict[int, Prior]:
-    return {p.id: p for p in load_priors(session, page_id)[0]}
-
-
 def quantity_of(o: Any) -> Quantity:
     """The amount of an observation (an ORM row or a Core row with its column names)."""
     return Quantity(o.value, o.unit, o.low, o.high, o.conversion_value, o.conversion_unit)
@@ -379,7 +375,7 @@ def other_statements_of(session: Session, keys: Iterable[SeriesKey], source: str
 
     The bound keeps a page's cost flat however many sources state a series (a
     figure every outlet repeats would otherwise make each ingest read them all):
-    each series is one `ORDER BY first_seen_at DESC LIMIT` branch of a UNION
+    each series is one newest-first `ORDER BY ... LIMIT` branch of a UNION
     ALL, which both backends answer by walking `ix_observations_series_newest`
     backwards and stopping after `limit` active rows of other sources.
     """
