@@ -8,10 +8,13 @@ event loop that fetches.  With `parse_workers = N`, N processes each hold a
 service process only fetches and hands each body over: a page is still one
 transaction, committed by the worker that processed it.
 
-Each worker is a fresh interpreter (multiprocessing's `spawn`: it holds only
-what it imports, and no fork server process stays around for more), joined to
-the service by a socket pair that the event loop itself writes tasks to and
-reads results from: no helper thread in the service process.  (A ProcessPoolExecutor
+Each worker is a fresh interpreter (`python -m service.page_workers`: it holds
+only what it imports), joined to the service by a socket pair that the event
+loop itself writes tasks to and reads results from: no helper thread in the
+service process.  Not multiprocessing's `spawn`, which also starts a resource
+tracker process (12 MB of a 300 MB budget, for semaphores no one makes) and
+runs the parent's main script again in every worker (a script without an
+`if __name__ == "__main__"` guard then starts a service per worker).  (A ProcessPoolExecutor
 runs two, a feeder and a manager, that take the GIL from the event loop on
 every page: a profile of a 4,000-page cycle found the loop waiting to get it
 back after waking the manager thread in a quarter of its samples.)  A worker
@@ -29,13 +32,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
+import os
 import pickle
+import signal
 import socket
 import struct
+import subprocess
+import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 from .errors import PageWorkerError
@@ -51,9 +58,13 @@ _HEADER = struct.Struct("!i")  # multiprocessing.connection's frame: a length, t
 _STOP_TIMEOUT = 10.0  # seconds a closing worker gets to finish before it is killed
 
 
-def _serve(conn: Connection, settings: Settings, keep_figures: bool) -> None:
-    """A worker's life: take a task (a page, or a batch of unchanged pages), do it,
-    answer; until the service hangs up."""
+def _serve(conn: Connection) -> None:
+    """A worker's life: take the settings, then a task (a page, or a batch of unchanged
+    pages) at a time, do it, answer; until the service hangs up."""
+    try:
+        settings, keep_figures = conn.recv()
+    except EOFError:  # the service went away first
+        return
     processor = PageProcessor(settings, Store(settings.database_url), keep_figures=keep_figures)
     while True:
         try:
@@ -81,17 +92,28 @@ def _portable(exc: Exception) -> Exception:
     return exc
 
 
+def _frame(message: Any) -> bytes:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    return _HEADER.pack(len(data)) + data
+
+
+# The folder `service` is imported from, first on the worker's path: it runs this code.
+_IMPORT_ROOT = str(Path(__file__).resolve().parents[1])
+
+
 class _Worker:
     """One worker process and the pages it holds, by task number (with their URLs)."""
 
-    def __init__(self, context: Any, settings: Settings, keep_figures: bool) -> None:
-        ours, theirs = multiprocessing.Pipe(duplex=True)  # a socket pair, framed
-        self.process = context.Process(target=_serve, args=(theirs, settings, keep_figures),
-                                       daemon=True, name="figwatch-page-worker")
-        self.process.start()
+    def __init__(self, settings: Settings, keep_figures: bool) -> None:
+        ours, theirs = socket.socketpair()
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            filter(None, (_IMPORT_ROOT, os.environ.get("PYTHONPATH"))))}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", __name__, str(theirs.fileno())],
+            pass_fds=(theirs.fileno(),), env=env, stdin=subprocess.DEVNULL)
         theirs.close()
-        self._sock = socket.fromfd(ours.fileno(), socket.AF_UNIX, socket.SOCK_STREAM)
-        ours.close()  # `fromfd` took a copy of the descriptor
+        ours.sendall(_frame((settings, keep_figures)))  # before the loop takes the socket
+        self._sock = ours
         self._writer: asyncio.StreamWriter | None = None
         self._reading: asyncio.Task[None] | None = None
         self.held: dict[int, tuple[asyncio.Future[Any], str]] = {}
@@ -106,8 +128,7 @@ class _Worker:
             self._reading = asyncio.create_task(self._read(reader))
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.held[seq] = (future, what)
-        data = pickle.dumps((seq, (call, args)), protocol=pickle.HIGHEST_PROTOCOL)
-        self._writer.write(_HEADER.pack(len(data)) + data)  # buffered: never blocks the loop
+        self._writer.write(_frame((seq, (call, args))))  # buffered: never blocks the loop
         return future
 
     async def _read(self, reader: asyncio.StreamReader) -> None:
@@ -124,14 +145,13 @@ class _Worker:
         except (asyncio.IncompleteReadError, ConnectionError):
             pass  # the worker is gone: stopped, or dead
         self.alive = False
+        exit_code = self.process.poll()
         if self.held and not self.stopping:
-            log.error("a page worker died (exit code %s); starting a new one",
-                      self.process.exitcode)
+            log.error("a page worker died (exit code %s); starting a new one", exit_code)
         for future, url in self.held.values():
             if not future.done():
                 future.set_exception(PageWorkerError(
-                    f"page worker died while processing {url} "
-                    f"(exit code {self.process.exitcode})"))
+                    f"page worker died while processing {url} (exit code {exit_code})"))
         self.held.clear()
 
     def stop(self) -> None:
@@ -145,10 +165,11 @@ class _Worker:
             self.alive = False
 
     def join(self) -> None:
-        self.process.join(_STOP_TIMEOUT)
-        if self.process.is_alive():
+        try:
+            self.process.wait(_STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
             self.process.kill()
-            self.process.join()
+            self.process.wait()
         if self._writer is not None:
             self._writer.close()
 
@@ -159,7 +180,6 @@ class PageWorkers:
     def __init__(self, settings: Settings, count: int, *, keep_figures: bool) -> None:
         self.count = count
         self.keep_figures = keep_figures
-        self._context = multiprocessing.get_context("spawn")
         self._settings = settings
         self._workers = [self._spawn() for _ in range(count)]
         self._retired: list[_Worker] = []
@@ -168,7 +188,7 @@ class PageWorkers:
 
     def _spawn(self) -> _Worker:
         light = self._settings.model_copy(update={"sources": ()})
-        return _Worker(self._context, light, self.keep_figures)
+        return _Worker(light, self.keep_figures)
 
     @property
     def held(self) -> int:
@@ -176,8 +196,8 @@ class PageWorkers:
         return sum(len(w.held) for w in self._workers)
 
     @property
-    def processes(self) -> list[Any]:
-        """The worker processes (multiprocessing `Process` objects) taking pages now."""
+    def processes(self) -> list[subprocess.Popen[bytes]]:
+        """The worker processes taking pages now."""
         return [w.process for w in self._workers]
 
     async def process(self, source: SourceConfig, url: str, result: FetchResult, at: datetime,
@@ -222,7 +242,7 @@ class PageWorkers:
         self._workers = [self._spawn() for _ in range(self.count)]
         for worker in old:
             worker.stop()
-        self._retired = [w for w in self._retired if w.process.is_alive()] + old
+        self._retired = [w for w in self._retired if w.process.poll() is None] + old
 
     def close(self) -> None:
         workers: Sequence[_Worker] = [*self._workers, *self._retired]
@@ -230,3 +250,8 @@ class PageWorkers:
             worker.stop()
         for worker in workers:
             worker.join()
+
+
+if __name__ == "__main__":  # a worker: `python -m service.page_workers FD`
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the service's to handle
+    _serve(Connection(int(sys.argv[1])))

@@ -120,7 +120,7 @@ async def test_unchanged_pages_are_recorded_by_a_worker(tmp_path: Path) -> None:
 def _kill(processes: list) -> None:
     for process in processes:
         os.kill(process.pid, signal.SIGKILL)
-        process.join()
+        process.wait()
 
 
 async def test_new_rules_restart_the_workers(tmp_path: Path) -> None:
