@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import timedelta, timezone
 from decimal import Decimal
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -15,7 +16,7 @@ from sqlalchemy.dialects import postgresql
 from service.db.ingest import _INSERT_OBSERVATIONS, _UPDATE_SERIES
 from service.db.models import FigureTrack, Observation, Series
 from service.db.tracks import _INSERT as INSERT_TRACKS
-from service.db.writes import Writes, _bulk
+from service.db.writes import Writes, _bulk, sent_together
 from service.store import Store
 from tests import backends
 from tests.backends import at
@@ -127,3 +128,22 @@ def test_which_statements_go_as_one(statement: sa.Executable, names: tuple[str, 
     if plan is not None:
         assert "unnest(" in plan.sql
     assert _bulk(statement, rows[:1], postgresql.psycopg.dialect()) is None  # one row: as is
+
+
+def test_statements_sent_together_are_answered_in_one_transaction() -> None:
+    """In `sent_together` statements reach libpq at once and the socket at the sync; the
+    transaction's BEGIN goes first, once (a second one would draw a warning), and every
+    statement is answered."""
+    if reason := backends.postgres_unreachable():
+        pytest.skip(reason)
+    with psycopg.connect(backends.POSTGRES_DSN) as conn:  # not autocommit: BEGIN comes first
+        notices: list[str] = []
+        conn.add_notice_handler(lambda d: notices.append(d.message_primary or ""))
+        cursors = [conn.cursor() for _ in range(3)]
+        with conn.pipeline() as pipeline, sent_together(pipeline):
+            for i, cur in enumerate(cursors):
+                cur.execute("SELECT %s::int * 10", (i,))
+                assert not pipeline.command_queue  # handed to libpq, not left queued
+        assert [cur.fetchone() for cur in cursors] == [(0,), (10,), (20,)]
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
+        assert notices == []

@@ -7,8 +7,9 @@ order.  On PostgreSQL they go in one libpq pipeline: one network round trip
 for all of them instead of one each (round trips, not work, bound ingest
 there).  Elsewhere they run one after the other, exactly as queued.
 `flush(commit=True)` (the last flush of a transaction) sends the COMMIT in that
-same pipeline.  There, a plain INSERT of many rows (the figures of a page) goes
-as one `INSERT ... SELECT FROM unnest(arrays)`, and an UPDATE of many rows by
+same pipeline, and a pipeline's statements go to the socket together
+(`sent_together`).  There, a plain INSERT of many rows (the figures of a page)
+goes as one `INSERT ... SELECT FROM unnest(arrays)`, and an UPDATE of many rows by
 key (the series a page moves) as one `UPDATE ... FROM unnest(arrays)`: one
 statement for all the rows, where an executemany costs the driver and the
 server a statement per row.
@@ -21,7 +22,8 @@ when they are its first), one round trip for all of them.
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
@@ -77,7 +79,7 @@ class Writes:
             if len(queued) == 1 and not commit:  # one statement: no pipeline to sync
                 _send(conn, driver, queued)
                 return
-            with driver.pipeline():
+            with driver.pipeline() as pipeline, sent_together(pipeline):
                 _send(conn, driver, queued)
                 if commit:  # as a statement: `commit()` would sync once more
                     driver.execute("COMMIT")
@@ -105,6 +107,40 @@ def _send(conn: Any, driver: Any,
 Query = tuple[Executable, dict[str, Any]]
 
 
+@contextmanager
+def sent_together(pipeline: Any) -> Iterator[None]:
+    """Statements a psycopg `pipeline` takes in this block go to the socket together.
+
+    psycopg hands each statement to libpq and then writes it to the socket at once:
+    a system call, and a wake-up of the server process, per statement (a page's
+    ingest took 18 writes over its 4 round trips).  In this block each statement
+    is handed to libpq only: in pipeline mode libpq keeps it in its buffer, and the
+    pipeline's sync at the end writes them all out (in one write or a few: libpq
+    writes by 8 KB).  The transaction's BEGIN, with the sync psycopg puts after it,
+    still goes at once, so the statements after it see the transaction begun.
+
+    The queue of statements and the step that sends it are psycopg's internals
+    (psycopg is pinned in requirements.lock); if they are not there, statements go
+    one by one, as without this block.
+    """
+    queue = getattr(pipeline, "command_queue", None)
+    if queue is None or not hasattr(pipeline, "_communicate_gen"):
+        yield
+        return
+
+    def hand_over() -> Iterator[Any]:  # in place of psycopg's step that also writes
+        while queue:
+            queue.popleft()()
+        return
+        yield
+
+    pipeline._communicate_gen = hand_over
+    try:
+        yield
+    finally:
+        del pipeline._communicate_gen
+
+
 def read(session: Session, queries: Sequence[Query], *, after: Writes | None = None
          ) -> list[list[Any]]:
     """The rows (tuples, by position) of each of `queries`, run in order, after the
@@ -125,7 +161,7 @@ def read(session: Session, queries: Sequence[Query], *, after: Writes | None = N
     driver: Any = conn.connection.driver_connection
     cursors = []
     try:
-        with driver.pipeline():
+        with driver.pipeline() as pipeline, sent_together(pipeline):
             _send(conn, driver, queued)
             for statement, params in queries:
                 compiled = _compiled(statement, conn.dialect)
