@@ -11,15 +11,16 @@ transaction, committed by the worker that processed it.
 Each worker is a fresh interpreter (`python -m service.page_workers`: it holds
 only what it imports), joined to the service by a socket pair that the event
 loop itself writes tasks to and reads results from: no helper thread in the
-service process.  Not multiprocessing's `spawn`, which also starts a resource
-tracker process (12 MB of a 300 MB budget, for semaphores no one makes) and
-runs the parent's main script again in every worker (a script without an
-`if __name__ == "__main__"` guard then starts a service per worker).  (A ProcessPoolExecutor
-runs two, a feeder and a manager, that take the GIL from the event loop on
-every page: a profile of a 4,000-page cycle found the loop waiting to get it
-back after waking the manager thread in a quarter of its samples.)  A worker
-holds at most `DEPTH` pages, the one it works on and the next, so it never
-waits for the loop, and a page waits for the first worker that has room.
+service process.  (A ProcessPoolExecutor runs two, a feeder and a manager, that
+take the GIL from the event loop on every page: a profile of a 4,000-page cycle
+found the loop waiting to get it back after waking the manager thread in a
+quarter of its samples.)  Nor multiprocessing's `spawn`, which also starts a
+resource tracker process (12 MB of a 300 MB budget, for semaphores no one
+makes) and runs the parent's main script again in every worker (a script
+without an `if __name__ == "__main__"` guard then starts a service in each).
+
+A worker holds at most `DEPTH` pages, the one it works on and the next, so it
+never waits for the loop, and a page waits for the first worker that has room.
 
 Workers get the settings once, when they start (without the watchlist, which
 they never read); `restart` replaces them when the rules change, and the old
@@ -31,8 +32,8 @@ takes its place.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import os
 import pickle
 import signal
 import socket
@@ -42,7 +43,6 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import Any
 
 from .errors import PageWorkerError
@@ -97,22 +97,19 @@ def _frame(message: Any) -> bytes:
     return _HEADER.pack(len(data)) + data
 
 
-# The folder `service` is imported from, first on the worker's path: it runs this code.
-_IMPORT_ROOT = str(Path(__file__).resolve().parents[1])
-
-
 class _Worker:
     """One worker process and the pages it holds, by task number (with their URLs)."""
 
     def __init__(self, settings: Settings, keep_figures: bool) -> None:
         ours, theirs = socket.socketpair()
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-            filter(None, (_IMPORT_ROOT, os.environ.get("PYTHONPATH"))))}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", __name__, str(theirs.fileno())],
-            pass_fds=(theirs.fileno(),), env=env, stdin=subprocess.DEVNULL)
+        # The same interpreter, environment and working directory: it imports this code.
+        self.process = subprocess.Popen([sys.executable, "-m", __name__, str(theirs.fileno())],
+                                        pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
         theirs.close()
-        ours.sendall(_frame((settings, keep_figures)))  # before the loop takes the socket
+        # Before the loop takes the socket.  If the worker died at once, its first task
+        # finds it gone and a new one starts.
+        with contextlib.suppress(OSError):
+            ours.sendall(_frame((settings, keep_figures)))
         self._sock = ours
         self._writer: asyncio.StreamWriter | None = None
         self._reading: asyncio.Task[None] | None = None
