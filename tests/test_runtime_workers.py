@@ -123,6 +123,22 @@ def _kill(processes: list) -> None:
         process.wait()
 
 
+async def test_workers_leave_ctrl_c_to_the_service(tmp_path: Path) -> None:
+    """Ctrl-C in a terminal reaches the whole process group: a worker carries on (the
+    service decides when to stop and hangs up), rather than dying mid-page."""
+    with SnapshotServer.from_directory(SNAPSHOTS) as site:
+        settings = _two_pages(site, tmp_path / "fw.db", 1)
+        forbes, tmtpost = settings.sources
+        async with Runtime(settings) as runtime:
+            assert runtime.workers is not None
+            first = await runtime.cycle([forbes])  # the worker is up and serving
+            [worker] = runtime.workers.processes
+            os.kill(worker.pid, signal.SIGINT)
+            second = await runtime.cycle([tmtpost])
+            assert runtime.workers.processes == [worker] and worker.poll() is None
+    assert [p.outcome for p in (*first.pages, *second.pages)] == ["ok", "ok"]
+
+
 async def test_new_rules_restart_the_workers(tmp_path: Path) -> None:
     with SnapshotServer.from_directory(SNAPSHOTS) as site:
         settings = _two_pages(site, tmp_path / "fw.db", 1,
