@@ -76,8 +76,10 @@ class Fetcher:
         self._settings = settings
         self._resolver = resolver
         self._retries = retries
-        self._backoff, self._max_backoff = backoff, max_backoff
-        self._max_retry_after = max_retry_after
+        # Shared by every fetch: neither keeps state of its own (a `WaitBackoff` per
+        # fetch seeded a new random generator from the OS each time).
+        self._wait = WaitBackoff(backoff, max_backoff)
+        self._retry = RetryTransient(max_retry_after)
         if transport is None:
             # Small pools, on asyncio sockets: see service.transport.
             tls = httpx.create_ssl_context()
@@ -120,8 +122,8 @@ class Fetcher:
         attempts: list[Attempt] = []
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._retries + 1),
-            wait=WaitBackoff(self._backoff, self._max_backoff),
-            retry=RetryTransient(self._max_retry_after),
+            wait=self._wait,
+            retry=self._retry,
             before_sleep=_log_retry,
             reraise=True,
         )
