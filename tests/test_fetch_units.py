@@ -1,10 +1,14 @@
-"""Fetcher parts without a server: the SSRF guard, robots rules, Retry-After, transport errors."""
+"""Fetcher parts without a server: the SSRF guard, robots rules, Retry-After, transport errors,
+bounded decoding of compressed bodies."""
 
 from __future__ import annotations
 
 import asyncio
+import gzip
 import itertools
 import time
+import zlib
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,6 +19,7 @@ from service.errors import PermanentFetchError, TransientFetchError
 from service.fetch.client import Fetcher
 from service.fetch.feeds import discover_links, parse_feed
 from service.fetch.guard import acheck_target, check_target, refused_reason
+from service.fetch.inflate import CappedDecoder, read_decoded
 from service.fetch.limits import HostLimiter
 from service.fetch.retry import parse_retry_after
 from service.fetch.robots import RobotsCache
@@ -258,3 +263,42 @@ async def test_host_limiter_spaces_starts_by_the_larger_delay() -> None:
     gaps = [b - a for a, b in itertools.pairwise(starts[:3])]
     assert all(gap >= 0.09 for gap in gaps), gaps
     assert starts[3] - starts[2] < 0.09
+
+
+MB = 1024 * 1024
+PAGE = "<html><body><p>英伟达市值达到3.39万亿美元 ($3.39 trillion)</p></body></html>".encode()
+
+
+async def _stream(data: bytes, size: int) -> AsyncIterator[bytes]:
+    for i in range(0, len(data), size):
+        yield data[i:i + size]
+
+
+def test_a_compression_bomb_is_inflated_no_further_than_the_room_left() -> None:
+    bomb = gzip.compress(b"\0" * (64 * MB))
+    decoder = CappedDecoder("http://news.example/a", "gzip")
+    assert len(decoder.decode(bomb, room=MB)) == MB + 1  # not the 64 MB it holds
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 4096])
+async def test_gzip_and_both_kinds_of_deflate_decode_in_any_chunking(chunk: int) -> None:
+    raw_deflate = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    bodies = {"gzip": gzip.compress(PAGE), "deflate": zlib.compress(PAGE),
+              "DEFLATE ": raw_deflate.compress(PAGE) + raw_deflate.flush(), "identity": PAGE,
+              "": PAGE}
+    for encoding, body in bodies.items():
+        decoded = await read_decoded("http://news.example/a", _stream(body, chunk), encoding, MB)
+        assert decoded == PAGE, encoding
+
+
+async def test_bodies_past_the_cap_unknown_encodings_and_corrupt_data_are_named() -> None:
+    url = "http://news.example/a"
+    with pytest.raises(PermanentFetchError, match="more than max_body_bytes 100 after decoding"):
+        await read_decoded(url, _stream(gzip.compress(b"x" * 101), 10), "gzip", 100)
+    assert await read_decoded(url, _stream(gzip.compress(b"x" * 100), 10), "gzip", 100) == (
+        b"x" * 100)
+    with pytest.raises(PermanentFetchError, match="unsupported Content-Encoding 'br'") as info:
+        await read_decoded(url, _stream(PAGE, 10), "br", MB)
+    assert url in str(info.value)
+    with pytest.raises(PermanentFetchError, match="cannot decode response body"):
+        await read_decoded(url, _stream(b"\x1f\x8b" + b"garbage" * 10, 8), "gzip", MB)
