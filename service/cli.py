@@ -173,8 +173,10 @@ def sources(config: ConfigOpt = None) -> None:
     store = _store(_settings(config))
     for h in store.source_health():
         last = f"{h.last_success_at:%Y-%m-%d %H:%M}" if h.last_success_at else "never"
+        due = f"{h.next_due_at:%Y-%m-%d %H:%M}" if h.next_due_at else "now"
         err = f"  last error: {h.last_error}" if h.last_error else ""
-        typer.echo(f"{h.name:32} ok {last:16}  failures {h.consecutive_failures}{err}")
+        typer.echo(f"{h.name:32} ok {last:16}  failures {h.consecutive_failures}  "
+                   f"next {due:16}{err}")
     store.close()
 
 

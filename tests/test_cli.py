@@ -117,6 +117,14 @@ def test_check_unreachable_source_exits_1_and_keeps_figures(tmp_path: Path) -> N
     assert "'tmtpost-en' failed" in second.output
     assert len(store.figures(source="tmtpost-en")) == len(before)
     store.close()
+    # `figwatch sources` shows each one's health: last success, failures, last error.
+    health = runner.invoke(app, ["sources", "--config", str(cfg)])
+    assert health.exit_code == 0, health.output
+    rows = {line.split()[0]: line for line in health.output.splitlines()}
+    assert "ok never" in rows["gone"] and "failures 1" in rows["gone"]
+    assert f"last error: {dead}" in rows["gone"]
+    assert "ok never" not in rows["tmtpost-en"] and "failures 1" in rows["tmtpost-en"]
+    assert "last error: " in rows["tmtpost-en"] and "next " in rows["tmtpost-en"]
 
 
 @pytest.mark.slow
