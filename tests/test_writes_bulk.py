@@ -147,3 +147,21 @@ def test_statements_sent_together_are_answered_in_one_transaction() -> None:
         assert [cur.fetchone() for cur in cursors] == [(0,), (10,), (20,)]
         assert conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
         assert notices == []
+
+
+def test_an_error_among_statements_sent_together_surfaces_at_the_sync() -> None:
+    """A failing statement fails the pipeline at its sync, the later ones are not run, and
+    after a rollback the connection works as before."""
+    if reason := backends.postgres_unreachable():
+        pytest.skip(reason)
+    with psycopg.connect(backends.POSTGRES_DSN) as conn:
+        cursors = [conn.cursor() for _ in range(3)]
+        with pytest.raises(psycopg.errors.DivisionByZero), conn.pipeline() as pipeline, \
+                sent_together(pipeline):
+            for cur, divisor in zip(cursors, (1, 0, 1), strict=True):
+                cur.execute("SELECT 10 / %s::int", (divisor,))
+        assert cursors[0].fetchone() == (10,)
+        with pytest.raises(psycopg.ProgrammingError, match="no result"):
+            cursors[2].fetchone()  # never ran
+        conn.rollback()
+        assert conn.execute("SELECT 1").fetchone() == (1,)
