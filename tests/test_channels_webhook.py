@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import gzip
 import json
 import logging
 import socket
+import tracemalloc
 from datetime import UTC, datetime
 
 import httpx
@@ -196,6 +199,41 @@ async def test_error_answer_is_quoted_briefly() -> None:
     message = str(caught.value)
     assert "answered 422 Unprocessable Entity: bad payload xxx" in message
     assert len(message) < 400
+
+
+@pytest.mark.parametrize(("encoding", "quoted"), [("gzip", ": no such hook"), ("br", "")])
+async def test_a_compressed_error_answer_is_decoded_only_as_far_as_it_is_quoted(
+        encoding: str, quoted: str) -> None:
+    """A gzipped answer (here a bomb: 64 MB of zeros after the text) is quoted as text,
+    inflated no further than the quote needs; an encoding figwatch cannot read is quoted
+    as nothing; either way the status is reported."""
+    body = gzip.compress(b"no such hook" + b"\0" * (64 * 1024 * 1024))
+    head = (f"HTTP/1.1 404 Not Found\r\nContent-Encoding: {encoding}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()
+
+    async def receiver(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request = await reader.readuntil(b"\r\n\r\n")
+        length = int(request.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+        await reader.readexactly(length)
+        writer.write(head + body)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(receiver, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    channel = WebhookChannel("hook", f"http://127.0.0.1:{port}/in", SECRET, allow_private=True)
+    tracemalloc.start()
+    try:
+        with pytest.raises(PermanentDeliveryError) as caught:
+            await channel.send(alert())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        await channel.aclose()
+        server.close()
+    assert peak < 8 * 1024 * 1024  # not the 64 MB the answer inflates to
+    message = str(caught.value).rstrip("\0")
+    assert message.endswith(f"answered 404 Not Found{quoted}")
 
 
 def test_malformed_whsec_secret_switches_the_channel_off() -> None:

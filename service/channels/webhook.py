@@ -37,6 +37,7 @@ import httpx
 from ..alerts import PendingAlert
 from ..errors import DeliveryError, FetchError, PermanentDeliveryError, PermanentFetchError
 from ..fetch.guard import acheck_target
+from ..fetch.inflate import CappedDecoder
 from ..settings import WebhookChannelConfig
 from ..transport import AsyncioTransport, Lanes
 from .base import Channel, ChannelContext, ChannelNotConfigured, Clock, utcnow
@@ -227,10 +228,17 @@ class WebhookChannel(Channel):
 
 
 async def _read_head(resp: httpx.Response) -> bytes:
-    """The answer's first KiB; a longer answer is left unread (its connection is not reused)."""
+    """The answer's first KiB; a longer answer is left unread (its connection is not reused).
+
+    Decoded no further than that (`CappedDecoder`): a compressed answer is inflated
+    a KiB at most, not a network chunk's worth.  An answer that cannot be decoded
+    gives what was decoded before.
+    """
     head = b""
-    async for chunk in resp.aiter_bytes():
-        head += chunk
-        if len(head) >= _SNIPPET_BYTES:
-            break
+    with contextlib.suppress(FetchError):  # an unknown or corrupt encoding
+        decoder = CappedDecoder(str(resp.url), resp.headers.get("content-encoding", ""))
+        async for raw in resp.aiter_raw():
+            head += decoder.decode(raw, _SNIPPET_BYTES - len(head))
+            if len(head) >= _SNIPPET_BYTES:
+                break
     return head[:_SNIPPET_BYTES]
